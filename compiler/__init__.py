@@ -1,0 +1,1 @@
+"""genolang.compiler: genotype -> Graph IR -> PyTorch module and ONNX graph (issue: compiler)."""

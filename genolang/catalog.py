@@ -1,0 +1,58 @@
+"""Names the language accepts, readable without torch.
+
+The compiler's registries (ops, activations, backbones) must register exactly these names;
+a test checks both sides agree. Keeping the list here lets ``genolang check`` validate op
+names and start fast.
+"""
+
+from __future__ import annotations
+
+OPS: frozenset[str] = frozenset({
+    # ENAS / RandomNet cell ops
+    "conv3x3", "conv5x5", "sep3x3", "sep5x5", "maxpool3x3", "avgpool3x3", "identity",
+    # DARTS primitives
+    "none", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
+    "max_pool_3x3", "avg_pool_3x3",
+    # Zoph & Le convolution with searched kernel and filters; MFAS/RandomNet fusion layer
+    "conv", "fc",
+    # BM-NAS binary step ops on (N, C, L)
+    "zero", "sum", "attention", "linear_glu", "concat_fc",
+})
+
+ACTIVATIONS: frozenset[str] = frozenset({"relu", "tanh", "sigmoid", "identity", "leaky_relu", "gelu"})
+
+#: how a node merges several inputs before its op
+COMBINES: frozenset[str] = frozenset({"sum", "concat"})
+
+#: what a group (cell) outputs
+OUTPUTS: frozenset[str] = frozenset({"last", "concat_all", "sum_all", "concat_loose", "sum_loose"})
+
+#: built-in backbones and their number of feature taps (None: the file must say ``taps``)
+BACKBONES: dict[str, int | None] = {
+    "lenet_image": 3,     # MFAS GP_LeNet, 3 conv blocks
+    "lenet_audio": 5,     # MFAS GP_LeNet_Deeper, 5 conv blocks
+    "torchvision": None,  # any torchvision model, tapped by node names
+    "custom": None,       # a user's package.module:factory
+}
+
+TASKS: frozenset[str] = frozenset({"single_label", "multi_label"})
+FRONTENDS: frozenset[str] = frozenset({"log_mel"})
+DTYPES: frozenset[str] = frozenset({"float32", "float16", "int64"})
+
+#: block kinds and the fields each accepts (None: open set, op parameters allowed)
+BLOCK_FIELDS: dict[str, frozenset[str] | None] = {
+    "group": frozenset({"in", "out"}),
+    "input": frozenset({"shape", "dtype", "frontend"}),
+    "backbone": frozenset({"model", "in", "frozen", "taps", "weights", "factory", "name"}),
+    "node": None,
+    "cell": frozenset({"in", "out", "stride", "channels"}),
+    "stack": frozenset({"in", "cells", "channels"}),
+    "head": frozenset({"in", "classes", "task", "hidden", "dropout"}),
+}
+
+#: budget metrics and their unit multipliers
+METRICS: dict[str, dict[str, float]] = {
+    "params": {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12},
+    "flops": {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12},
+    "latency": {"us": 1e-6, "ms": 1e-3, "s": 1.0},
+}

@@ -1,0 +1,142 @@
+"""Documents: one `.geno` file with its imports, spaces and genotypes resolved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genolang import ast as A
+from genolang.errors import Collector, Diagnostic, GenolangError, GenotypeError, Source, UsageError, did_you_mean
+from genolang.genotype import Genotype
+from genolang.parser import parse
+from genolang.resolve import resolve_space
+from genolang.space import Space
+from genolang.validate import genotype_from_decl
+
+MAX_IMPORT_DEPTH = 32
+
+
+@dataclass
+class Document:
+    """A parsed and validated file.
+
+    ``spaces`` and ``genotypes`` hold what the file itself declares, in order;
+    ``imported`` the spaces its imports bring into scope.
+    """
+
+    source: Source
+    module: A.Module
+    path: Path | None = None
+    spaces: dict[str, Space] = field(default_factory=dict)
+    genotypes: dict[str, Genotype] = field(default_factory=dict)
+    imported: dict[str, Space] = field(default_factory=dict)
+    imports: tuple[str, ...] = ()
+
+    def space(self, name: str | None = None) -> Space:
+        """The space called ``name`` (declared or imported); the only one when ``name`` is None."""
+        visible = {**self.imported, **self.spaces}
+        if name is None:
+            if len(self.spaces) == 1:
+                return next(iter(self.spaces.values()))
+            raise UsageError(f"{self.source.name} declares {len(self.spaces)} spaces; name one "
+                             f"({', '.join(self.spaces) or 'none'})")
+        if name not in visible:
+            hint = " ".join(did_you_mean(name, visible))
+            raise UsageError(f"{self.source.name} has no space '{name}'. {hint}".strip())
+        return visible[name]
+
+    def genotype(self, name: str | None = None) -> Genotype:
+        """The genotype called ``name``; the only one when ``name`` is None."""
+        if name is None:
+            if len(self.genotypes) == 1:
+                return next(iter(self.genotypes.values()))
+            raise UsageError(f"{self.source.name} holds {len(self.genotypes)} genotypes; name one "
+                             f"({', '.join(self.genotypes) or 'none'})")
+        if name not in self.genotypes:
+            hint = " ".join(did_you_mean(name, self.genotypes))
+            raise UsageError(f"{self.source.name} has no genotype '{name}'. {hint}".strip())
+        return self.genotypes[name]
+
+
+def loads(text: str, name: str = "<input>", *, base: Path | None = None,
+          _stack: tuple[Path, ...] = ()) -> Document:
+    """Parse and validate a document's text; imports resolve relative to ``base``."""
+    module = parse(text, name)
+    source = Source(name, text)
+    doc = Document(source, module, imports=tuple(i.path for i in module.items if isinstance(i, A.Import)))
+    errors: list[Diagnostic] = []
+    for item in module.items:
+        try:
+            _item(doc, item, base, _stack)
+        except GenolangError as exc:
+            errors.extend(exc.diagnostics)
+    if errors:
+        raise _most_severe(errors)
+    return doc
+
+
+def load(path: str | Path, *, _stack: tuple[Path, ...] = ()) -> Document:
+    """Read, parse and validate a `.geno` file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    doc = loads(text, str(path), base=path.parent, _stack=_stack + (path.resolve(),))
+    doc.path = path
+    return doc
+
+
+def _item(doc: Document, item, base: Path | None, stack: tuple[Path, ...]) -> None:
+    diag = Collector(doc.source, GenotypeError)
+    if isinstance(item, A.Import):
+        _import(doc, item, base, stack, diag)
+    elif isinstance(item, A.SpaceDecl):
+        if item.name in doc.spaces or item.name in doc.imported:
+            diag.add("E0212", f"space '{item.name}' is defined twice", item.span)
+        else:
+            doc.spaces[item.name] = Space(resolve_space(item, doc.source))
+    else:
+        _genotype(doc, item, diag)
+    diag.raise_if_any()
+
+
+def _import(doc: Document, item: A.Import, base: Path | None, stack, diag: Collector) -> None:
+    target = (base or Path(".")) / item.path
+    if target.resolve() in stack:
+        diag.add("E0214", f"import cycle: '{item.path}' imports this file again", item.span)
+        return
+    if len(stack) >= MAX_IMPORT_DEPTH or not target.is_file():
+        diag.add("E0213", f"cannot import '{item.path}': "
+                          + ("imports nested too deep" if target.is_file() else "no such file"), item.span)
+        return
+    other = load(target, _stack=stack)
+    for name, space in {**other.imported, **other.spaces}.items():
+        if name in doc.spaces or (name in doc.imported and doc.imported[name] is not space):
+            diag.add("E0212", f"space '{name}' is defined twice (also in '{item.path}')", item.span)
+        doc.imported[name] = space
+
+
+def _genotype(doc: Document, item: A.GenotypeDecl, diag: Collector) -> None:
+    visible = {**doc.imported, **doc.spaces}
+    space = visible.get(item.space)
+    if space is None:
+        diag.add("E0300", f"genotype '{item.name}' is of unknown space '{item.space}'", item.span,
+                 help=did_you_mean(item.space, visible) or ("import the file that declares it",))
+    elif space.version != item.version:
+        diag.add("E0302", f"genotype '{item.name}' is of {item.space} version {item.version}, "
+                          f"but the space is at version {space.version}", item.span)
+    elif item.name in doc.genotypes:
+        diag.add("E0311", f"genotype '{item.name}' is defined twice", item.span)
+    else:
+        doc.genotypes[item.name] = genotype_from_decl(space.ir, item, doc.source)
+
+
+def _most_severe(errors: list[Diagnostic]) -> GenolangError:
+    from genolang.errors import LimitError, SpaceError
+
+    codes = {d.code[:3] for d in errors}
+    kind = LimitError if "E09" in codes else SpaceError if "E02" in codes else GenotypeError
+    return kind(errors)

@@ -1,0 +1,101 @@
+"""The Space IR: a flat list of decisions plus the structural skeleton (entities).
+
+Produced by :mod:`genolang.resolve`; consumed by :class:`genolang.space.Space`, the
+searchers (decisions) and the compiler (entities and their fields).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from genolang.ast import Span
+from genolang.conditions import Condition
+from genolang.domains import Domain
+from genolang.errors import Source
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """A field whose value the genotype gives, at ``path``."""
+
+    path: str
+
+    def to_json(self) -> dict:
+        return {"decided": self.path}
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionIR:
+    path: str
+    domain: Domain
+    default: Any
+    conds: tuple[Condition, ...]
+    span: Span | None
+    owner: str  # the kind of block holding it: node, group, cell, space, ...
+    field: str  # its name inside that block
+    has_default: bool = False
+
+    def to_json(self) -> list:
+        return [self.path, self.domain.to_json(), self.default, [c.to_json() for c in self.conds]]
+
+
+@dataclass(slots=True)
+class Entity:
+    """One structural element: input, backbone, tap, node, group, cell, stack, item, head, slot."""
+
+    path: str
+    kind: str
+    conds: tuple[Condition, ...]
+    span: Span | None
+    parent: str | None = None
+    name: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)  # fixed JSON value or Decided
+
+    def to_json(self) -> list:
+        fields = {k: (v.to_json() if isinstance(v, Decided) else v) for k, v in self.fields.items()}
+        return [self.path, self.kind, fields, [c.to_json() for c in self.conds]]
+
+
+@dataclass(frozen=True, slots=True)
+class ForbidIR:
+    cond: Condition
+    conds: tuple[Condition, ...]  # activity of the scope it was declared in
+    scope: str
+    span: Span | None
+
+
+@dataclass(frozen=True, slots=True)
+class RequireIR:
+    metric: str
+    op: str
+    amount: float
+    text: str
+    span: Span | None
+
+
+@dataclass
+class SpaceIR:
+    name: str
+    version: int
+    source: Source
+    span: Span | None
+    decisions: tuple[DecisionIR, ...]
+    entities: dict[str, Entity]
+    forbids: tuple[ForbidIR, ...]
+    requires: tuple[RequireIR, ...]
+    fingerprint: str = ""
+
+    def compute_fingerprint(self) -> str:
+        """sha256 over the normalised IR: spans, comments and names of lets excluded."""
+        doc = {
+            "space": self.name, "version": self.version,
+            "decisions": [d.to_json() for d in self.decisions],
+            "entities": [e.to_json() for e in self.entities.values()],
+            "forbids": sorted(json.dumps([f.scope, f.cond.to_json()]) for f in self.forbids),
+            "requires": sorted(json.dumps([r.metric, r.op, r.amount]) for r in self.requires),
+        }
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,173 @@
+"""Fixed field values of spaces: checked against the catalog, refs made absolute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from genolang import ast as A
+from genolang import catalog
+from genolang.errors import did_you_mean
+from genolang.scope import Binding, RefError, Scope, resolve_refset, split_path
+
+PREV = ("prev", "prev2")
+REQUIRED = {"input": ("shape",), "backbone": ("model", "in"), "head": ("in", "classes"),
+            "stack": ("in", "cells")}
+
+
+def plain(value) -> Any:
+    """AST value -> plain data (refs stay as written, with a leading '@')."""
+    if isinstance(value, A.Sym):
+        return value.name
+    if isinstance(value, (A.IntV, A.FloatV, A.BoolV, A.StrV)):
+        return value.value
+    if isinstance(value, A.RefV):
+        return "@" + value.path
+    if isinstance(value, A.LabelledV):
+        return {"op": value.label, "ref": "@" + value.ref.path}
+    if isinstance(value, A.ListV):
+        return [plain(v) for v in value.items]
+    if isinstance(value, A.RecordV):
+        return {f.name: plain(f.value) for f in value.fields}
+    return {"repeat": value.name, "count": value.count}
+
+
+class FieldChecker:
+    def field_value(self, m: A.FieldM, scope: Scope) -> Any:
+        allowed = catalog.BLOCK_FIELDS.get(scope.kind if scope.kind != "space" else "group")
+        if scope.kind != "space" and allowed is not None and m.name not in allowed:
+            self.err("E0244", f"a {scope.kind} has no field '{m.name}'", m.span,
+                     help=did_you_mean(m.name, allowed) or (f"fields: {', '.join(sorted(allowed))}",))
+            return None
+        if scope.kind == "stack" and m.name == "cells":
+            return self.stack_cells(m, scope)
+        try:
+            value = self.fixed(m.value, scope)
+        except RefError as exc:
+            self.err(exc.code, exc.message, getattr(exc, "span", None) or m.value.span, help=exc.help)
+            return None
+        self.check_field(scope.kind, m, value)
+        return value
+
+    def fixed(self, v, scope: Scope) -> Any:
+        if isinstance(v, A.Sym):
+            b = scope.lookup(v.name, ("let",))
+            return b.value if b is not None else v.name
+        if isinstance(v, A.RefV):
+            return self.fixed_ref(v, scope)
+        if isinstance(v, A.LabelledV):
+            return {"op": v.label, "ref": self.fixed_ref(v.ref, scope)}
+        if isinstance(v, A.ListV):
+            return [self.fixed(i, scope) for i in v.items]
+        if isinstance(v, A.RecordV):
+            return {f.name: self.fixed(f.value, scope) for f in v.fields}
+        if isinstance(v, A.RepeatedV):
+            err = RefError("E0247", "`name * count` is only meaningful in a stack's `cells` list")
+            err.span = v.span
+            raise err
+        return v.value
+
+    def fixed_ref(self, v: A.RefV, scope: Scope) -> str:
+        parts = split_path(v.path)
+        if parts[0] in PREV:
+            if len(parts) > 1:
+                err = RefError("E0254", f"'@{parts[0]}' stands alone; it has no members")
+                err.span = v.span
+                raise err
+            return "@" + str(parts[0])
+        try:
+            found = resolve_refset(parts, scope)
+        except RefError as exc:
+            exc.span = v.span
+            raise
+        if len(found) != 1:
+            err = RefError("E0360", f"'@{v.path}' names {len(found)} things; a fixed field takes "
+                                    "one reference per item, e.g. [@a[0], @a[1]]")
+            err.span = v.span
+            raise err
+        return found[0].ref
+
+    def check_field(self, kind: str, m: A.FieldM, value: Any) -> None:
+        from genolang.resolve_domain import field_catalog
+
+        known = field_catalog(kind, m.name)
+        if known is not None:
+            self.check_names(kind, m.name, [(value, m.value.span)])
+        rules = {
+            ("input", "shape"): (lambda x: isinstance(x, list) and x and all(type(i) is int and i > 0 for i in x),
+                                 "a list of positive integers, e.g. [1, 28, 28]"),
+            ("input", "dtype"): (lambda x: x in catalog.DTYPES, f"one of {sorted(catalog.DTYPES)}"),
+            ("input", "frontend"): (lambda x: isinstance(x, dict) and x.get("kind") in catalog.FRONTENDS,
+                                    f"a record with kind in {sorted(catalog.FRONTENDS)}"),
+            ("backbone", "model"): (lambda x: x in catalog.BACKBONES, f"one of {sorted(catalog.BACKBONES)}"),
+            ("backbone", "frozen"): (lambda x: type(x) is bool, "true or false"),
+            ("backbone", "taps"): (lambda x: (type(x) is int and x > 0) or (
+                isinstance(x, list) and x and all(isinstance(i, str) for i in x)),
+                "a positive integer or a list of node names"),
+            ("head", "classes"): (lambda x: type(x) is int and x > 0, "a positive integer"),
+            ("head", "task"): (lambda x: x in catalog.TASKS, f"one of {sorted(catalog.TASKS)}"),
+        }
+        rule = rules.get((kind, m.name))
+        if rule is not None and not rule[0](value):
+            names = catalog.BACKBONES if m.name == "model" else catalog.TASKS if m.name == "task" else ()
+            self.err("E0242", f"invalid {kind} {m.name}: expected {rule[1]}", m.value.span,
+                     help=did_you_mean(str(value), names))
+
+    def stack_cells(self, m: A.FieldM, scope: Scope) -> Any:
+        items = m.value.items if isinstance(m.value, A.ListV) else (m.value,)
+        out, index, searched = [], 0, False
+        for item in items:
+            name, count = (item.name, item.count) if isinstance(item, A.RepeatedV) else (
+                getattr(item, "name", None), 1)
+            cell = scope.lookup(name, ("cell",)) if name else None
+            if cell is None:
+                cells = [n for s in scope.chain() for n, b in s.names.items() if b.kind == "cell"]
+                self.err("E0248", f"'{name}' is not a cell declared earlier", item.span,
+                         help=did_you_mean(str(name), cells) or ("declare it with `cell NAME { ... }`",))
+                return None
+            if searched:
+                self.err("E0249", "only the last item of `cells` may have a searched count", item.span)
+                return None
+            n, count_path, lo = self.count(self._count_expr(count, item.span), scope) or (0, None, 0)
+            searched = count_path is not None
+            for i in range(n):
+                from genolang.conditions import CountCond
+
+                conds = scope.conds + ((CountCond(count_path, i),) if count_path and i >= lo else ())
+                ent = self.entity(f"{scope.prefix}[{index}]", "item", scope, item.span, name)
+                ent.conds, ent.fields["cell"] = conds, cell.path
+                index += 1
+            out.append({"cell": cell.path, "count": "@" + count_path if count_path else n})
+        return out
+
+    @staticmethod
+    def _count_expr(count: Any, span) -> Any:
+        if isinstance(count, int):
+            return A.NumE(value=count, span=span)
+        return A.QName(parts=(count,), span=span)
+
+    def value_slots(self, path: str, value: Any, scope: Scope, span) -> list[Binding] | None:
+        refs = value if isinstance(value, list) else [value]
+        if not refs or not all(isinstance(r, str) and r.startswith("@") for r in refs):
+            return None
+        paths = [path] if not isinstance(value, list) else [f"{path}[{i}]" for i in range(len(refs))]
+        for p in paths:
+            self.entity(p, "slot", scope, span)
+        return [Binding("slot", p, span, scope.conds) for p in paths]
+
+    def finish_block(self, m: A.Block, sub: Scope, kind: str) -> None:
+        ent = self.entities[sub.prefix]
+        for name in REQUIRED.get(kind, ()):
+            if name not in ent.fields:
+                self.err("E0243", f"this {kind} needs a field '{name}'", m.name_span or m.span)
+        if kind != "backbone" or "model" not in ent.fields:
+            return
+        taps = ent.fields.get("taps", catalog.BACKBONES.get(ent.fields["model"]))
+        if isinstance(taps, list):
+            ent.fields["tap_nodes"], taps = taps, len(taps)
+        if taps is None:
+            self.err("E0243", f"backbone model '{ent.fields['model']}' needs `taps` (a count or node names)",
+                     m.name_span or m.span)
+            return
+        ent.fields["taps"] = taps
+        for i in range(taps):
+            self.entity(f"{sub.prefix}.tap[{i}]", "tap", sub, m.name_span or m.span)

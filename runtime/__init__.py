@@ -1,0 +1,1 @@
+"""genolang.runtime: datasets, training, the trial ledger and ONNX inference (issue: runtime)."""

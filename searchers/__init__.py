@@ -1,0 +1,1 @@
+"""genolang.searchers: search algorithms behind one ask/tell interface (issue: searchers)."""
