@@ -20,9 +20,42 @@ class Span(NamedTuple):
     end_column: int
 
 
+_set = object.__setattr__
+_SPANS = frozenset({"span", "path_span", "name_span", "kind_span"})
+
+
 class Node(BaseModel):
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
-    span: Span | None = Field(default=None, exclude=True, repr=False, compare=False)
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid", defer_build=True)
+    span: Span | None = Field(default=None, exclude=True, repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        """Structural equality: spans (where a node was written) do not count."""
+        if type(other) is not type(self):
+            return NotImplemented
+        mine, theirs = self.__dict__, other.__dict__
+        return all(mine[k] == theirs.get(k) for k in mine if k not in _SPANS)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.__dict__.get(k) for k in type(self).model_fields if k not in _SPANS))
+
+    @classmethod
+    def make(cls, **fields):
+        """Build a node from fields the parser already typed, without re-validating them.
+
+        The parsers build trees this way (validation per node would halve parse speed);
+        ``Module.model_validate`` validates trees from outside (JSON) strictly, and a test
+        checks every parsed example survives ``model_validate(model_dump())`` unchanged.
+        """
+        defaults = cls.__dict__.get("_defaults")
+        if defaults is None:
+            defaults = {k: f.default for k, f in cls.model_fields.items() if not f.is_required()}
+            type.__setattr__(cls, "_defaults", defaults)
+        node = object.__new__(cls)
+        _set(node, "__dict__", {**defaults, **fields})
+        _set(node, "__pydantic_fields_set__", set(fields))
+        _set(node, "__pydantic_extra__", None)
+        _set(node, "__pydantic_private__", None)
+        return node
 
 
 # ------------------------------------------------------------------ values
@@ -211,8 +244,8 @@ class Block(Node):
     name: str
     count: Expr | None
     members: tuple[Member, ...]
-    name_span: Span | None = Field(default=None, exclude=True, repr=False, compare=False)
-    kind_span: Span | None = Field(default=None, exclude=True, repr=False, compare=False)
+    name_span: Span | None = Field(default=None, exclude=True, repr=False)
+    kind_span: Span | None = Field(default=None, exclude=True, repr=False)
 
 
 class EnumDecl(Node):
@@ -263,7 +296,7 @@ class Assign(Node):
     kind: Literal["assign"] = "assign"
     path: str
     value: Value
-    path_span: Span | None = Field(default=None, exclude=True, repr=False, compare=False)
+    path_span: Span | None = Field(default=None, exclude=True, repr=False)
 
 
 class MetaBlock(Node):
@@ -297,6 +330,4 @@ class Module(Node):
     items: tuple[Item, ...]
 
 
-for _model in list(globals().values()):
-    if isinstance(_model, type) and issubclass(_model, Node) and _model is not Node:
-        _model.model_rebuild()
+# Validators are built on first use (``defer_build``): `genolang check` starts fast.

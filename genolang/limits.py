@@ -23,6 +23,9 @@ def check_text(source: Source) -> None:
         raise LimitError(Diagnostic(
             "E0901", f"file is too large ({size:,} bytes; the limit is {MAX_SOURCE_BYTES:,})",
             Span(1, 1, 1, 2), source, help=("split it into several files joined with `import`",)))
+    text = source.text
+    if text.count("(") + text.count("[") + text.count("{") <= MAX_NESTING:
+        return  # too few brackets to nest too deep: skip the scan
     depth = 0
     for match in _BRACKETS.finditer(source.text):
         token = match.group()

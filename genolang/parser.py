@@ -11,6 +11,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 
 from genolang import ast as A
 from genolang.errors import GenolangError, Source
+from genolang.fastparse import fast_parse
 from genolang.limits import check_text
 from genolang.syntax_errors import explain
 
@@ -45,83 +46,83 @@ class Builder(Transformer):
     """One method per rule; each builds one AST node."""
 
     def start(self, meta, header, *items):
-        return A.Module(version=header, items=items, span=_span(meta))
+        return A.Module.make(version=header, items=items, span=_span(meta))
 
     def header(self, meta, version):
         return _int(version)
 
     def import_stmt(self, meta, path):
-        return A.Import(path=_string(path), span=_span(meta))
+        return A.Import.make(path=_string(path), span=_span(meta))
 
     def space(self, meta, name, version, *members):
-        return A.SpaceDecl(name=str(name), version=_int(version), members=members, span=_span(meta))
+        return A.SpaceDecl.make(name=str(name), version=_int(version), members=members, span=_span(meta))
 
     def decision(self, meta, name, domain, default):
-        return A.Decision(name=str(name), domain=domain, default=default, span=_tspan(name))
+        return A.Decision.make(name=str(name), domain=domain, default=default, span=_tspan(name))
 
     def field(self, meta, name, value):
-        return A.FieldM(name=str(name), value=value, span=_tspan(name))
+        return A.FieldM.make(name=str(name), value=value, span=_tspan(name))
 
     def block(self, meta, first, second, count, *members):
         kind, name = (first, second) if second is not None else (None, first)
-        return A.Block(block_kind=kind and str(kind), name=str(name), count=count, members=members,
+        return A.Block.make(block_kind=kind and str(kind), name=str(name), count=count, members=members,
                        span=_span(meta), name_span=_tspan(name), kind_span=kind and _tspan(kind))
 
     def count(self, meta, expr):
         return expr
 
     def enum_decl(self, meta, name, *members):
-        syms = tuple(A.Sym(name=str(m), span=_tspan(m)) for m in members if m is not None)
-        return A.EnumDecl(name=str(name), members=syms, span=_tspan(name))
+        syms = tuple(A.Sym.make(name=str(m), span=_tspan(m)) for m in members if m is not None)
+        return A.EnumDecl.make(name=str(name), members=syms, span=_tspan(name))
 
     def let_decl(self, meta, name, expr):
-        return A.Let(name=str(name), value=expr, span=_tspan(name))
+        return A.Let.make(name=str(name), value=expr, span=_tspan(name))
 
     def when_block(self, meta, cond, *members):
-        return A.When(cond=cond, members=members, span=_span(meta))
+        return A.When.make(cond=cond, members=members, span=_span(meta))
 
     def forbid(self, meta, cond):
-        return A.Forbid(cond=cond, span=_span(meta))
+        return A.Forbid.make(cond=cond, span=_span(meta))
 
     def require(self, meta, metric, op, amount):
-        return A.Require(metric=str(metric), op=str(op), amount=str(amount), span=_span(meta))
+        return A.Require.make(metric=str(metric), op=str(op), amount=str(amount), span=_span(meta))
 
     # domains and expressions
     def enum_ref(self, meta, name):
-        return A.EnumRef(name=str(name), span=_tspan(name))
+        return A.EnumRef.make(name=str(name), span=_tspan(name))
 
     def call(self, meta, name, *args):
-        return A.Call(name=str(name), args=tuple(a for a in args if a is not None), span=_tspan(name))
+        return A.Call.make(name=str(name), args=tuple(a for a in args if a is not None), span=_tspan(name))
 
     def range(self, meta, lo, hi):
-        return A.RangeArg(lo=lo, hi=hi, span=_span(meta))
+        return A.RangeArg.make(lo=lo, hi=hi, span=_span(meta))
 
     def kwarg(self, meta, name, value):
-        return A.Kwarg(name=str(name), value=value, span=_tspan(name))
+        return A.Kwarg.make(name=str(name), value=value, span=_tspan(name))
 
     def add(self, meta, left, right):
-        return A.BinE(op="+", left=left, right=right, span=_span(meta))
+        return A.BinE.make(op="+", left=left, right=right, span=_span(meta))
 
     def sub(self, meta, left, right):
-        return A.BinE(op="-", left=left, right=right, span=_span(meta))
+        return A.BinE.make(op="-", left=left, right=right, span=_span(meta))
 
     def mul(self, meta, left, right):
-        return A.BinE(op="*", left=left, right=right, span=_span(meta))
+        return A.BinE.make(op="*", left=left, right=right, span=_span(meta))
 
     def neg(self, meta, operand):
-        return A.NegE(operand=operand, span=_span(meta))
+        return A.NegE.make(operand=operand, span=_span(meta))
 
     def e_int(self, meta, tok):
-        return A.NumE(value=_int(tok), span=_tspan(tok))
+        return A.NumE.make(value=_int(tok), span=_tspan(tok))
 
     def e_float(self, meta, tok):
-        return A.NumE(value=_float(tok), span=_tspan(tok))
+        return A.NumE.make(value=_float(tok), span=_tspan(tok))
 
     def e_string(self, meta, tok):
-        return A.StrE(value=_string(tok), span=_tspan(tok))
+        return A.StrE.make(value=_string(tok), span=_tspan(tok))
 
     def qname(self, meta, name, *parts):
-        return A.QName(parts=(str(name), *parts), span=_span(meta))
+        return A.QName.make(parts=(str(name), *parts), span=_span(meta))
 
     def attr(self, meta, name):
         return str(name)
@@ -134,79 +135,79 @@ class Builder(Transformer):
 
     # conditions
     def or_(self, meta, left, right):
-        return A.BoolOp(kind="or", left=left, right=right, span=_span(meta))
+        return A.BoolOp.make(kind="or", left=left, right=right, span=_span(meta))
 
     def and_(self, meta, left, right):
-        return A.BoolOp(kind="and", left=left, right=right, span=_span(meta))
+        return A.BoolOp.make(kind="and", left=left, right=right, span=_span(meta))
 
     def not_(self, meta, operand):
-        return A.Not(operand=operand, span=_span(meta))
+        return A.Not.make(operand=operand, span=_span(meta))
 
     def cmp(self, meta, path, op, value):
-        return A.Cmp(path=path[0], op=str(op), value=value, span=_span(meta))
+        return A.Cmp.make(path=path[0], op=str(op), value=value, span=_span(meta))
 
     def in_(self, meta, path, *values):
-        return A.In(path=path[0], values=values, span=_span(meta))
+        return A.In.make(path=path[0], values=values, span=_span(meta))
 
     def truthy(self, meta, path):
-        return A.Truthy(path=path[0], span=_span(meta))
+        return A.Truthy.make(path=path[0], span=_span(meta))
 
     # genotypes and values
     def genotype(self, meta, name, space, version, fingerprint, *items):
         assigns = tuple(i for i in items if isinstance(i, A.Assign))
         metas = tuple(f for i in items if isinstance(i, A.MetaBlock) for f in i.fields)
         fp = _string(fingerprint) if fingerprint is not None else None
-        return A.GenotypeDecl(name=str(name), space=str(space), version=_int(version), fingerprint=fp,
+        return A.GenotypeDecl.make(name=str(name), space=str(space), version=_int(version), fingerprint=fp,
                               assigns=assigns, meta=metas, span=_tspan(name))
 
     def assign(self, meta, path, value):
-        return A.Assign(path=path[0], value=value, span=_span(meta), path_span=path[1])
+        return A.Assign.make(path=path[0], value=value, span=_span(meta), path_span=path[1])
 
     def meta(self, meta, *fields):
-        return A.MetaBlock(fields=tuple(f for f in fields if f is not None), span=_span(meta))
+        return A.MetaBlock.make(fields=tuple(f for f in fields if f is not None), span=_span(meta))
 
     def sym(self, meta, tok):
-        return A.Sym(name=str(tok), span=_tspan(tok))
+        return A.Sym.make(name=str(tok), span=_tspan(tok))
 
     def int_(self, meta, tok):
-        return A.IntV(value=_int(tok), span=_tspan(tok))
+        return A.IntV.make(value=_int(tok), span=_tspan(tok))
 
     def float_(self, meta, tok):
-        return A.FloatV(value=_float(tok), span=_tspan(tok))
+        return A.FloatV.make(value=_float(tok), span=_tspan(tok))
 
     def neg_int(self, meta, tok):
-        return A.IntV(value=-_int(tok), span=_span(meta))
+        return A.IntV.make(value=-_int(tok), span=_span(meta))
 
     def neg_float(self, meta, tok):
-        return A.FloatV(value=-_float(tok), span=_span(meta))
+        return A.FloatV.make(value=-_float(tok), span=_span(meta))
 
     def string(self, meta, tok):
-        return A.StrV(value=_string(tok), span=_tspan(tok))
+        return A.StrV.make(value=_string(tok), span=_tspan(tok))
 
     def true(self, meta):
-        return A.BoolV(value=True, span=_span(meta))
+        return A.BoolV.make(value=True, span=_span(meta))
 
     def false(self, meta):
-        return A.BoolV(value=False, span=_span(meta))
+        return A.BoolV.make(value=False, span=_span(meta))
 
     def ref(self, meta, path):
-        return A.RefV(path=path[0], span=_span(meta))
+        return A.RefV.make(path=path[0], span=_span(meta))
 
     def labelled(self, meta, label, ref):
-        return A.LabelledV(label=str(label), ref=ref, span=_span(meta))
+        return A.LabelledV.make(label=str(label), ref=ref, span=_span(meta))
 
     def repeated(self, meta, name, count):
         n = _int(count) if count.type == "INT" else str(count)
-        return A.RepeatedV(name=str(name), count=n, span=_span(meta))
+        return A.RepeatedV.make(name=str(name), count=n, span=_span(meta))
 
     def list(self, meta, *items):
-        return A.ListV(items=tuple(i for i in items if i is not None), span=_span(meta))
+        return A.ListV.make(items=tuple(i for i in items if i is not None), span=_span(meta))
 
     def record(self, meta, *fields):
-        return A.RecordV(fields=tuple(f for f in fields if f is not None), span=_span(meta))
+        return A.RecordV.make(fields=tuple(f for f in fields if f is not None), span=_span(meta))
 
     def rfield(self, meta, name, value):
-        return A.RecordField(name=str(name), value=value, span=_tspan(name))
+        return A.RecordField.make(name=str(name), value=value, span=_tspan(name))
 
     def path(self, meta, *segs):
         return ".".join(segs), _span(meta)
@@ -225,12 +226,14 @@ def tree_parser(strict: bool = False) -> Lark:
 _BUILDER = Builder()
 
 
-def parse(text: str, name: str = "<input>") -> A.Module:
+def parse(text: str, name: str = "<input>", *, fast: bool = True) -> A.Module:
     """Parse one file's text; raise :class:`GenolangSyntaxError` with a caret on failure."""
     source = Source(name, text)
     check_text(source)
+    module = fast_parse(text) if fast else None
     try:
-        module = _BUILDER.transform(tree_parser().parse(text))
+        if module is None:
+            module = _BUILDER.transform(tree_parser().parse(text))
     except UnexpectedInput as exc:
         raise explain(exc, source) from None
     except VisitError as exc:  # a builder callback refused a token (e.g. bad string escape)

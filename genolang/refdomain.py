@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from genolang.domains import Candidate, Mismatch
@@ -28,6 +28,12 @@ class RefDomain:
     labels: tuple[str, ...] | None = None
     label_enum: str | None = None
     kind: str = "ref"
+    #: all candidate paths when none is conditional (the common case), else None
+    unconditional: tuple[str, ...] | None = field(default=None, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not any(c.conds for c in self.candidates):
+            object.__setattr__(self, "unconditional", tuple(c.path for c in self.candidates))
 
     @property
     def ordered(self) -> bool:

@@ -11,7 +11,7 @@ from genolang.domains import Domain, Mismatch
 from genolang.errors import Collector, Diagnostic, GenotypeError, LimitError, SpaceError
 from genolang.genotype import Genotype
 from genolang.ir import DecisionIR, Entity, RequireIR, SpaceIR
-from genolang.validate import check_forbids, check_values
+from genolang.validate import active_candidates, check_forbids, check_values
 
 MAX_SAMPLE_TRIES = 1000     # rejection sampling against `forbid`
 MAX_SIZE_BRANCHES = 1_000_000  # controlling assignments enumerated by size()
@@ -71,7 +71,9 @@ class Space:
 
     def active_candidates(self, d: DecisionIR, values: Mapping[str, Any]) -> tuple[str, ...]:
         """For a reference decision: the candidate paths active under ``values``."""
-        return tuple(c.path for c in getattr(d.domain, "candidates", ()) if all_hold(c.conds, values))
+        if d.domain.kind != "ref":
+            return ()
+        return active_candidates(d.domain, values)
 
     # ------------------------------------------------------------ size
     def size(self) -> int:
