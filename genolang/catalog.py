@@ -17,6 +17,9 @@ OPS: frozenset[str] = frozenset({
     "conv", "fc",
     # BM-NAS binary step ops on (N, C, L)
     "zero", "sum", "attention", "linear_glu", "concat_fc",
+    # NASNet (Zoph et al. 2018) ops not covered above; sep_conv_7x7 is applied twice as in DARTS
+    "conv1x1", "conv1x3_3x1", "conv1x7_7x1", "dilated_conv3x3", "max_pool_5x5", "max_pool_7x7",
+    "sep_conv_7x7",
 })
 
 ACTIVATIONS: frozenset[str] = frozenset({"relu", "tanh", "sigmoid", "identity", "leaky_relu", "gelu"})
@@ -41,7 +44,7 @@ DTYPES: frozenset[str] = frozenset({"float32", "float16", "int64"})
 
 #: block kinds and the fields each accepts (None: open set, op parameters allowed)
 BLOCK_FIELDS: dict[str, frozenset[str] | None] = {
-    "group": frozenset({"in", "out"}),
+    "group": frozenset({"in", "out", "channels", "length"}),  # BM-NAS (N, C, L): channels C, length L
     "input": frozenset({"shape", "dtype", "frontend"}),
     "backbone": frozenset({"model", "in", "frozen", "taps", "weights", "factory", "name"}),
     "node": None,

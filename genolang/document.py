@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from genolang import ast as A
 from genolang.errors import Collector, Diagnostic, GenolangError, GenotypeError, Source, UsageError, did_you_mean
@@ -58,12 +59,17 @@ class Document:
         return self.genotypes[name]
 
 
-def loads(text: str, name: str = "<input>", *, base: Path | None = None,
+def loads(text: str, name: str = "<input>", *, base: Path | None = None, spaces: Iterable[Space] = (),
           _stack: tuple[Path, ...] = ()) -> Document:
-    """Parse and validate a document's text; imports resolve relative to ``base``."""
+    """Parse and validate a document's text.
+
+    Imports resolve relative to ``base``; ``spaces`` are in scope as if imported (so a
+    genotype text can be checked against an already loaded space without re-reading it).
+    """
     module = parse(text, name)
     source = Source(name, text)
-    doc = Document(source, module, imports=tuple(i.path for i in module.items if isinstance(i, A.Import)))
+    doc = Document(source, module, imports=tuple(i.path for i in module.items if isinstance(i, A.Import)),
+                   imported={s.name: s for s in spaces})
     errors: list[Diagnostic] = []
     for item in module.items:
         try:

@@ -51,7 +51,9 @@ class Diagnostic:
         return f"{name}:{self.line}:{self.column}"
 
     def render(self) -> str:
-        out = [f"{self.severity}[{self.code}]: {self.message}", f"  --> {self.location}"]
+        out = [f"{self.severity}[{self.code}]: {self.message}"]
+        if self.span or self.source:
+            out.append(f"  --> {self.location}")
         if self.span and self.source:
             text = self.source.line(self.span.line)
             gutter = " " * len(str(self.span.line))

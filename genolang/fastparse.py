@@ -23,10 +23,8 @@ _TOKEN = re.compile(r"""
   | (?P<STRING>"(?:[^"\\\n]|\\["\\nt])*")
   | (?P<P>[{}\[\]()=:,.@;*-])
 """, re.VERBOSE)
-_RESERVED = frozenset({"genolang", "import", "genotype", "of", "version", "fingerprint", "meta", "true",
-                       "false", "space", "enum", "let", "when", "forbid", "require", "and", "or", "not", "in"})
 
-_SEG_NAMES = re.compile(r"[A-Za-z_]\w*")
+_FIRST_SEG = re.compile(r"[A-Za-z_]\w*")
 _LEADING_ZEROS = re.compile(r"\[0+(\d)")
 
 
@@ -49,7 +47,7 @@ def _tokens(text: str) -> list[tuple[str, str, int, int, int, int]]:
                 start = pos + value.rfind("\n") + 1
         else:
             col = pos - start + 1
-            if kind == "P" or (kind == "NAME" and value in _RESERVED):
+            if kind == "P":
                 kind = value
             append((kind, value, line, col, line, col + len(value)))
         pos = m.end()
@@ -75,35 +73,48 @@ class _Parser:
     def accept(self, kind: str):
         return self.take(kind) if self.peek() == kind else None
 
+    def word(self, text: str):
+        """A keyword: lark's contextual lexer reads it as one only where it may occur."""
+        tok = self.take("NAME")
+        if tok[1] != text:
+            raise _GiveUp
+        return tok
+
+    def at_word(self, text: str) -> bool:
+        return self.i < len(self.toks) and self.toks[self.i][0] == "NAME" and self.toks[self.i][1] == text
+
     # -------------------------------------------------------------- document
     def module(self) -> A.Module:
-        first = self.take("genolang")
+        first = self.word("genolang")
         version = int(self.take("INT")[1].replace("_", ""))
         items = []
         while self.peek() != "$END":
-            items.append(self.import_() if self.peek() == "import" else self.genotype())
+            items.append(self.import_() if self.at_word("import") else self.genotype())
         last = self.toks[self.i - 1]
         return A.Module.make(version=version, items=tuple(items),
                                         span=A.Span(first[2], first[3], last[4], last[5]))
 
     def import_(self) -> A.Import:
-        kw, s = self.take("import"), self.take("STRING")
+        kw, s = self.word("import"), self.take("STRING")
         return A.Import.make(path=json.loads(s[1], strict=False), span=_join(kw, s))
 
     def genotype(self) -> A.GenotypeDecl:
-        self.take("genotype")
+        self.word("genotype")
         name = self.take("NAME")
-        self.take("of")
+        self.word("of")
         space = self.take("NAME")[1]
-        self.take("version")
+        self.word("version")
         version = int(self.take("INT")[1].replace("_", ""))
-        fp = json.loads(self.take("STRING")[1], strict=False) if self.accept("fingerprint") else None
+        fp = None
+        if self.at_word("fingerprint"):
+            self.i += 1
+            fp = json.loads(self.take("STRING")[1], strict=False)
         self.take("{")
         assigns, metas = [], []
         while not self.accept("}"):
             if self.accept(";"):
                 continue
-            if self.peek() == "meta":
+            if self.at_word("meta"):
                 metas += self.meta()
             else:
                 assigns.append(self.assign())
@@ -111,7 +122,7 @@ class _Parser:
                                               assigns=tuple(assigns), meta=tuple(metas), span=_tspan(name))
 
     def meta(self) -> list[A.RecordField]:
-        self.take("meta")
+        self.word("meta")
         return self.fields("}")
 
     def fields(self, close: str) -> list[A.RecordField]:
@@ -126,20 +137,22 @@ class _Parser:
         return out
 
     def assign(self) -> A.Assign:
-        path, pspan = self.path()
+        path, pspan = self.path(assign=True)
         self.take("=")
         value = self.value()
         last = self.toks[self.i - 1]
         return A.Assign.make(path=path, value=value, path_span=pspan,
                                         span=A.Span(pspan.line, pspan.column, last[4], last[5]))
 
-    def path(self) -> tuple[str, A.Span]:
+    def path(self, assign: bool = False) -> tuple[str, A.Span]:
         first = self.toks[self.i]
         if first[0] == "PATH":  # a whole `a.b[2].c` lexed at once (the common case)
             self.i += 1
-            if not _RESERVED.isdisjoint(_SEG_NAMES.findall(first[1])):
-                raise _GiveUp
+            if assign and first[1].startswith("meta") and _FIRST_SEG.match(first[1]).group() == "meta":
+                raise _GiveUp  # where a member starts, lark reads `meta` as the keyword
             return _LEADING_ZEROS.sub(r"[\1", first[1]), _tspan(first)
+        if assign and self.at_word("meta"):
+            raise _GiveUp
         parts = [self.seg()]
         while self.accept("."):
             parts.append(self.seg())
@@ -157,6 +170,9 @@ class _Parser:
     def value(self):
         kind = self.peek()
         tok = self.toks[self.i] if self.i < len(self.toks) else None
+        if kind == "NAME" and tok[1] in ("true", "false"):
+            self.i += 1
+            return _scalar(tok[1], tok[1], _tspan(tok), 1)
         if kind == "NAME":
             self.i += 1
             if self.peek() == "(":
@@ -169,7 +185,7 @@ class _Parser:
             return A.Sym.make(name=tok[1], span=_tspan(tok))
         if kind == "@":
             return self.ref()
-        if kind in ("INT", "FLOAT", "STRING", "true", "false"):
+        if kind in ("INT", "FLOAT", "STRING"):
             self.i += 1
             return _scalar(kind, tok[1], _tspan(tok), 1)
         if kind == "-":

@@ -130,15 +130,15 @@ class RefDomain:
         return {"op": label, "ref": value}
 
     def text(self) -> str:
-        cands = ", ".join("@" + c.path for c in self.candidates[:6])
-        more = f", ... ({len(self.candidates)})" if len(self.candidates) > 6 else ""
-        head = "" if self.mode == "one" else ("" if self.mode == "subset" else f"{self.k}, ")
-        tail = ""
+        args = [str(self.k)] if self.mode in ("pick", "choose") else []
+        args += ["@" + c.path for c in self.candidates[:6]]
+        if len(self.candidates) > 6:
+            args.append(f"... ({len(self.candidates)})")
         if self.mode == "subset":
-            tail = f", p={self.p!r}" + (f", min={self.min}" if self.min else "")
+            args += [f"p={self.p!r}"] + ([f"min={self.min}"] if self.min else [])
         if self.labels:
-            tail += f", op={self.label_enum or '(' + ', '.join(self.labels) + ')'}"
-        return f"{self.mode}({head}{cands}{more}{tail})"
+            args.append(f"op={self.label_enum or '(' + ', '.join(self.labels) + ')'}")
+        return f"{self.mode}({', '.join(args)})"
 
     def to_json(self) -> dict:
         return {"kind": "ref", "mode": self.mode, "k": self.k, "p": self.p, "min": self.min,

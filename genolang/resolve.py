@@ -17,7 +17,7 @@ from genolang.ir import Decided, DecisionIR, Entity, ForbidIR, RequireIR, SpaceI
 from genolang.limits import MAX_COUNT, MAX_INSTANCES, too_many
 from genolang.resolve_domain import DomainBuilder
 from genolang.scope import Binding, RefError, Scope, resolve_refset, split_path
-from genolang.values import FieldChecker
+from genolang.values import FieldChecker, plain
 
 KINDS = tuple(catalog.BLOCK_FIELDS)
 
@@ -253,7 +253,7 @@ class Resolver(DomainBuilder, FieldChecker):
         checked = []
         for v in values:
             try:
-                checked.append(decision.domain.convert(self.plain(v), ()))
+                checked.append(decision.domain.convert(plain(v), ()))
             except Mismatch as exc:
                 self.err("E0271", f"{exc.message} ('{decision.path}')", v.span, help=exc.help)
                 return None

@@ -6,6 +6,7 @@ is flattened first by :func:`flatten` using the space's structure.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from genolang import ast as A
@@ -17,6 +18,7 @@ from genolang.ir import SpaceIR
 from genolang.values import plain
 
 MAX_LISTED = 4
+_INDEX = re.compile(r"\[\d+\]")
 
 
 def flatten(ir: SpaceIR, assigns: tuple[A.Assign, ...], diag: Collector) -> dict[str, tuple[Any, Any]]:
@@ -58,12 +60,17 @@ def _decision_index(ir: SpaceIR) -> dict:
 
 
 def _unknown(ir: SpaceIR, path: str, decisions: dict, span, diag: Collector) -> None:
-    base, _, tail = path.rpartition("[")
-    if tail and (base + "[0]") in ir.entities:
-        count = sum(1 for p in ir.entities if p.startswith(base + "[") and "." not in p[len(base):])
-        diag.add("E0320", f"'{path}' does not exist: index out of range", span,
-                 help=(f"the space allows at most {count} instance(s) here",))
-        return
+    """E0320 when an index in ``path`` names a missing instance, else E0321."""
+    for match in _INDEX.finditer(path):
+        if path[:match.end()] in ir.entities:
+            continue  # this instance exists: look further right
+        base = path[:match.start()]
+        if base + "[0]" in ir.entities:
+            count = sum(1 for p in ir.entities if p.startswith(base + "[") and "." not in p[len(base):])
+            diag.add("E0320", f"'{path}' does not exist: index out of range", span,
+                     help=(f"the space allows at most {count} instance(s) here",))
+            return
+        break
     diag.add("E0321", f"unknown decision '{path}'", span, help=did_you_mean(path, decisions, n=2))
 
 
@@ -82,6 +89,13 @@ def absolute(ref: Any, path: str, ir: SpaceIR) -> Any:
         if candidate in ir.entities:
             return "@" + candidate
     return ref
+
+
+def active_candidates(domain, values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The candidate paths of a reference domain that are active under ``values``."""
+    if domain.unconditional is not None:
+        return domain.unconditional
+    return tuple(c.path for c in domain.candidates if all_hold(c.conds, values))
 
 
 def check_values(ir: SpaceIR, given: dict[str, tuple[Any, Any]], diag: Collector) -> dict[str, Any]:
@@ -105,13 +119,13 @@ def check_values(ir: SpaceIR, given: dict[str, tuple[Any, Any]], diag: Collector
         active: tuple = ()
         if d.domain.kind == "ref":
             raw = absolute(raw, d.path, ir)
-            active = tuple(c.path for c in d.domain.candidates if all_hold(c.conds, values))
+            active = active_candidates(d.domain, values)
         try:
             values[d.path] = d.domain.convert(raw, active)
         except Mismatch as exc:
             diag.add(exc.code, f"{exc.message} for '{d.path}'", span, help=exc.help)
     for path, (_, span) in given.items():
-        diag.add("E0321", f"unknown decision '{path}'", span)
+        _unknown(ir, path, _decision_index(ir), span, diag)
     if missing:
         shown = ", ".join(missing[:MAX_LISTED]) + (f", ... (+{len(missing) - MAX_LISTED} more)"
                                                    if len(missing) > MAX_LISTED else "")
