@@ -60,16 +60,19 @@ def _check_report(name: str, doc: Document) -> dict:
 
 
 def cmd_size(args: argparse.Namespace) -> int:
-    doc = load(args.file)
-    spaces = [doc.space(args.space)] if args.space else list(doc.spaces.values())
+    spaces = []
+    for name in args.files:
+        doc = load(name)
+        spaces += [doc.space(args.space)] if args.space else list(doc.spaces.values())
     if not spaces:
-        raise UsageError(f"{args.file} declares no space")
+        raise UsageError(f"{', '.join(args.files)}: no space declared")
     sizes = {s.name: s.size() for s in spaces}
     if args.json:
         out_json({name: str(n) if n > 2**53 else n for name, n in sizes.items()})
     else:
+        width = max(map(len, sizes))
         for name, n in sizes.items():
-            out(f"{name}: {n} (~{n:.3e})" if n >= 10**6 else f"{name}: {n}")
+            out(f"{name:{width}}  {n}" + (f"  (~{n:.3e})" if n >= 10**6 else ""))
     return EXIT_OK
 
 
@@ -81,10 +84,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.json:
         out_json([{**g.canonical(), "name": g.name, "digest": g.digest} for g in genotypes])
         return EXIT_OK
-    out("genolang 1\n")
-    out(f'import "{Path(args.file).as_posix()}"\n')
-    out("\n".join(g.to_text(header=False) for g in genotypes).rstrip("\n"))
+    # the import is written relative to where the text will live: --out's folder, else here
+    where = Path(args.out).resolve().parent if args.out else Path.cwd()
+    text = (f'genolang 1\n\nimport "{_relative(Path(args.file), where)}"\n\n'
+            + "\n".join(g.to_text(header=False) for g in genotypes))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text, encoding="utf-8")
+        out(f"wrote {args.n} genotype(s) to {args.out}")
+    else:
+        sys.stdout.write(text)
     return EXIT_OK
+
+
+def _relative(path: Path, start: Path) -> str:
+    import os
+
+    return Path(os.path.relpath(path.resolve(), start)).as_posix()
 
 
 def cmd_hash(args: argparse.Namespace) -> int:
@@ -180,13 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add(sub, "check", cmd_check, "parse and validate .geno files").add_argument("files", nargs="+", metavar="FILE")
     p = _add(sub, "size", cmd_size, "exact number of genotypes of each space")
-    p.add_argument("file")
+    p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--space", help="the space to use when the file declares several")
     p = _add(sub, "sample", cmd_sample, "random valid genotypes, reproducible per seed")
     p.add_argument("file")
     p.add_argument("-n", type=int, default=1, help="how many (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first genotype; the i-th uses seed+i")
     p.add_argument("--space")
+    p.add_argument("-o", "--out", help="write to this file (its import then points back correctly)")
     p = _add(sub, "hash", cmd_hash, "sha256 digests of genotypes (and fingerprints of spaces)")
     p.add_argument("file")
     p.add_argument("--genotype")
@@ -240,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
             out_json({"ok": False, "diagnostics": [d.to_json() for d in exc.diagnostics]})
         else:
             sys.stderr.write(exc.render() + "\n")
+        return EXIT_INVALID
+    except OSError as exc:  # a file we were asked to write (or read) is out of reach
+        sys.stderr.write(f"genolang {args.command}: {exc.strerror or exc}: {exc.filename or ''}\n")
         return EXIT_INVALID
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

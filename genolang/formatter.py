@@ -24,7 +24,8 @@ from lark import Token, Tree
 
 from genolang import ast as A
 from genolang import formatter_exprs as X
-from genolang.formatter_comments import Layout, attach, has_comment, kids, parse_with_comments
+from genolang.formatter_comments import (Layout, attach, end_line, first_line, has_comment, kids,
+                                         parse_with_comments)
 from genolang.parser import Builder, parse
 
 WIDTH = 88
@@ -68,7 +69,7 @@ class _Printer:
             else:
                 got = self.child(by_id[id(entry.child)], entry.child, indent, suffix)
                 if entry.trailing is not None:
-                    got[-1] += "  " + entry.trailing.text
+                    got[_trailing_line(entry.child, got)] += "  " + entry.trailing.text
                 lines += got
             after_child = entry.child is not None
         return (layout.opener.text if layout.opener else None), lines
@@ -171,6 +172,12 @@ class _Printer:
 _CHILDREN = {name: getattr(_Printer, name) for name in (
     "header", "import_stmt", "space", "genotype", "assign", "meta", "rfield", "decision", "field",
     "block", "enum_decl", "let_decl", "when_block", "forbid", "require")}
+
+
+def _trailing_line(tree, lines: list[str]) -> int:
+    """Where a trailing comment goes: the last line, or the opening line of an entry written
+    on one line and printed on several (where it reads back as the container's opener)."""
+    return 0 if len(lines) > 1 and first_line(tree) == end_line(tree) else -1
 
 
 def _genotype_items(node: A.GenotypeDecl, tree: Tree) -> list:

@@ -5,8 +5,8 @@ them through a lexer callback. Each comment is then attached, by source position
 *container* (module, space, block, when, genotype, meta, enum, list, record):
 
 * a comment on a child's last line, after it, *trails* that child;
-* a comment on the container's opening line, before any child, is its *opener*
-  (printed after the ``{`` or ``[``);
+* the first comment of a container, when it is on the opening line and before any child,
+  is its *opener* (printed after the ``{`` or ``[``);
 * any other comment between children *leads* the next child, or sits before the closing
   brace when no child follows;
 * a comment inside a child that is not itself inside a nested container (a multi-line
@@ -147,7 +147,7 @@ def _distribute(tree: Tree, comments: list[Comment], layouts: dict[int, Layout])
             inner[i].append(c)
         elif i >= 0 and end_line(children[i]) == c.line:
             trailing[i] = c
-        elif i < 0 and layout.opener is None and c.line == _open_line(tree):
+        elif i < 0 and not leading[0] and layout.opener is None and c.line == _open_line(tree):
             layout.opener = c
         else:
             leading[i + 1].append(c)

@@ -85,10 +85,20 @@ def absolute(ref: Any, path: str, ir: SpaceIR) -> Any:
     rel, prefix = ref[1:], path
     while prefix:
         prefix = prefix.rpartition(".")[0]
-        candidate = f"{prefix}.{rel}" if prefix else rel
-        if candidate in ir.entities:
-            return "@" + candidate
+        for candidate in (_in_instance(rel, prefix), f"{prefix}.{rel}" if prefix else rel):
+            if candidate in ir.entities:
+                return "@" + candidate
     return ref
+
+
+def _in_instance(rel: str, prefix: str) -> str | None:
+    """As in spaces, a repeat's name means the current instance: ``@cell.in[0]`` inside
+    ``fusion.cell[1]`` is ``@fusion.cell[1].in[0]``."""
+    last = prefix.rpartition(".")[2]
+    name = last.partition("[")[0]
+    if last.endswith("]") and rel.startswith(name + "."):
+        return prefix + rel[len(name):]
+    return None
 
 
 def active_candidates(domain, values: Mapping[str, Any]) -> tuple[str, ...]:
@@ -122,6 +132,7 @@ def check_values(ir: SpaceIR, given: dict[str, tuple[Any, Any]], diag: Collector
             active = active_candidates(d.domain, values)
         try:
             values[d.path] = d.domain.convert(raw, active)
+            _check_slot_order(ir, d, raw, values[d.path])
         except Mismatch as exc:
             diag.add(exc.code, f"{exc.message} for '{d.path}'", span, help=exc.help)
     for path, (_, span) in given.items():
@@ -132,6 +143,46 @@ def check_values(ir: SpaceIR, given: dict[str, tuple[Any, Any]], diag: Collector
         diag.add("E0331", f"{len(missing)} missing value(s)", None, help=(f"missing: {shown}",))
     check_forbids(ir, values, diag)
     return values
+
+
+def _check_slot_order(ir: SpaceIR, d, raw: Any, value: Any) -> None:
+    """A `choose` value is stored in candidate order. When other decisions or fields refer
+    to its slots by position (``@cell.in[0]``), another written order would silently change
+    what they point to: refuse it."""
+    if getattr(d.domain, "mode", None) != "choose" or d.path not in _slot_targets(ir):
+        return
+    given, canonical = [_ref_of(v) for v in raw], [_ref_of(v) for v in value]
+    if given != canonical:
+        raise Mismatch("E0368", "unordered choice written out of order while its slots are "
+                                "referred to by position",
+                       (f"write [{', '.join(canonical)}]: `choose` keeps its candidates' order, so "
+                        f"'@{d.path}[0]' is {canonical[0]}",))
+
+
+def _ref_of(item: Any) -> Any:
+    return item.get("ref") if isinstance(item, dict) else item
+
+
+def _slot_targets(ir: SpaceIR) -> set[str]:
+    """Paths of the decisions and fields whose slots (``path[i]``) something refers to."""
+    targets = getattr(ir, "_slot_targets", None)
+    if targets is None:
+        refs = {c.path for d in ir.decisions for c in getattr(d.domain, "candidates", ())}
+        refs |= {r[1:] for e in ir.entities.values() for r in _field_refs(list(e.fields.values()))}
+        targets = {r.rpartition("[")[0] for r in refs if r.endswith("]")}
+        ir._slot_targets = targets
+    return targets
+
+
+def _field_refs(value: Any):
+    if isinstance(value, str) and value.startswith("@"):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _field_refs(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _field_refs(v)
 
 
 def check_forbids(ir: SpaceIR, values: Mapping[str, Any], diag: Collector | None) -> bool:

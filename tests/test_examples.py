@@ -145,7 +145,8 @@ def _code_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-@pytest.mark.parametrize("key, space_name", [("randomnet", "randomnet_avmnist"), ("bmnas", "bmnas_avmnist")])
+@pytest.mark.parametrize("key, space_name",
+                         [("randomnet", "randomnet_avmnist"), ("bmnas", "bmnas_avmnist")])
 def test_sample_files_are_the_documented_seed(key, space_name):
     path = GENOTYPES / f"{key}_sample.geno"
     text = path.read_text(encoding="utf-8")
@@ -179,11 +180,15 @@ def darts_values(cell: str, pairs: list[tuple[str, int]]) -> dict[str, list[dict
 
 def test_darts_v2_is_the_published_cell():
     g = genolang.load(GENOTYPES / "darts_v2.geno").genotype()
-    expected = {**darts_values("normal", DARTS_V2["normal"]), **darts_values("reduce", DARTS_V2["reduce"])}
+    expected = {**darts_values("normal", DARTS_V2["normal"]),
+                **darts_values("reduce", DARTS_V2["reduce"])}
     assert g.values == expected
     # validating the published order (not sorted) gives the same canonical genotype
     space = load_space("darts_cifar")
-    raw = {f"{cell}.n[{node}].x": [{"op": op, "ref": (f"@{cell}.in[{i}]" if i < 2 else f"@{cell}.n[{i - 2}]")}
+    def ref(cell: str, i: int) -> str:
+        return f"@{cell}.in[{i}]" if i < 2 else f"@{cell}.n[{i - 2}]"
+
+    raw = {f"{cell}.n[{node}].x": [{"op": op, "ref": ref(cell, i)}
                                    for op, i in pairs[2 * node: 2 * node + 2]]
            for cell, pairs in DARTS_V2.items() for node in range(4)}
     assert space.validate(raw, name=g.name).digest == g.digest
@@ -197,3 +202,71 @@ def test_darts_evaluation_network_layout():
     assert reductions == [20 // 3, 2 * 20 // 3]
     assert space.entities["reduce"].fields["stride"] == 2
     assert space.entities["normal"].fields["out"] == "concat_all"
+
+
+# ---------------------------------------------------------------- hand-written genotypes
+def codes(text: str) -> list[str]:
+    with pytest.raises(genolang.GenolangError) as info:
+        genolang.loads(text, "hand.geno", base=GENOTYPES)
+    return [d.code for d in info.value.diagnostics]
+
+
+BMNAS_HAND = '''genolang 1
+import "../spaces/bmnas_avmnist.geno"
+genotype hand of bmnas_avmnist version 1 {
+  fusion.cell = [
+    { in: [@image_net.tap[2], @audio_net.tap[4]],
+      step: [{ x: [@cell.in[1], @cell.in[0]], op: attention }, { x: [@step[0], @in[0]], op: sum }] },
+    { in: CELL1_IN,
+      step: [{ x: [@in[1], @in[0]], op: concat_fc }, { x: [@in[0], @step[0]], op: linear_glu }] },
+  ]
+}
+'''
+
+
+def test_bmnas_hand_written_relative_refs():
+    # `@cell.in[1]` names the current cell's slot, as `cell.in` does in the space
+    g = genolang.loads(BMNAS_HAND.replace("CELL1_IN", "[@audio_net.tap[1], @fusion.cell[0]]"),
+                       "hand.geno", base=GENOTYPES).genotype()
+    assert g.values["fusion.cell[0].step[0].x"] == ["@fusion.cell[0].in[1]", "@fusion.cell[0].in[0]"]
+    assert g.values["fusion.cell[0].step[1].x"] == ["@fusion.cell[0].step[0]", "@fusion.cell[0].in[0]"]
+    assert g.values["fusion.cell[1].in"] == ["@audio_net.tap[1]", "@fusion.cell[0]"]
+
+
+def test_unordered_choice_with_referenced_slots_must_be_in_canonical_order():
+    # sorting [@fusion.cell[0], @audio_net.tap[1]] would silently swap what @in[0] means
+    assert codes(BMNAS_HAND.replace("CELL1_IN", "[@fusion.cell[0], @audio_net.tap[1]]")) == ["E0368"]
+
+
+def test_darts_edges_may_be_written_in_any_order():
+    # nothing refers to the slots of a DARTS node's edges: the order is free
+    space = load_space("darts_cifar")
+    g = genolang.load(GENOTYPES / "darts_v2.geno").genotype()
+    values = {**g.values, "normal.n[3].x": list(reversed(g.values["normal.n[3].x"]))}
+    assert space.validate(values, name=g.name).digest == g.digest
+
+
+ZOPH_LE = '''genolang 1
+import "../spaces/zoph_le_macro.geno"
+genotype hand of zoph_le_macro version 1 {
+  net.layer = [
+    { kernel_h: 3, kernel_w: 3, filters: 36, inputs: [] },
+    { kernel_h: 3, kernel_w: 5, filters: 36, inputs: [@layer[0]] },
+    { kernel_h: 5, kernel_w: 3, filters: 48, inputs: [@layer[1], @layer[0]] },
+    { kernel_h: 1, kernel_w: 7, filters: 64, inputs: [] },
+    { kernel_h: 7, kernel_w: 1, filters: 24, inputs: [@layer[2]] },
+    { kernel_h: 3, kernel_w: 3, filters: 36, inputs: [@layer[3], @layer[4]] EXTRA },
+  ]
+}
+'''
+
+
+def test_zoph_le_hand_written():
+    g = genolang.loads(ZOPH_LE.replace("EXTRA", ""), "hand.geno", base=GENOTYPES).genotype()
+    assert g.values["net.layer[2].inputs"] == ["@net.layer[0]", "@net.layer[1]"]  # candidate order
+    assert g.values["net.layer[0].inputs"] == []
+
+
+def test_unknown_field_of_an_existing_instance_is_not_out_of_range():
+    assert codes(ZOPH_LE.replace("EXTRA", ", stride: 2")) == ["E0321"]
+    assert codes(ZOPH_LE.replace("EXTRA", "}, { kernel_h: 3")) == ["E0320"]
