@@ -11,6 +11,7 @@ Layout rules:
   holds no comment; otherwise one entry per line, each with a trailing comma;
 * numbers by value (no underscores, floats by ``repr``), strings re-escaped, domains and
   conditions in canonical form with minimal parentheses, ``require`` amounts as written;
+* trailing comments of consecutive lines are aligned in one column (as gofmt does);
 * comments stay where they were: before the entry they precede, at the end of the line
   they trail, after an opening brace, or before a closing one (see
   :mod:`genolang.formatter_comments`).
@@ -60,6 +61,7 @@ class _Printer:
         layout = self.layouts.get(id(tree)) or Layout()
         by_id = {id(k): n for k, n in zip(kids(tree), nodes)}
         lines: list[str] = []
+        trailing: dict[int, str] = {}  # line index -> its trailing comment, aligned below
         after_child = False
         for entry in layout.entries:
             if lines and (entry.blank_before or (module and after_child)):
@@ -69,10 +71,10 @@ class _Printer:
             else:
                 got = self.child(by_id[id(entry.child)], entry.child, indent, suffix)
                 if entry.trailing is not None:
-                    got[_trailing_line(entry.child, got)] += "  " + entry.trailing.text
+                    trailing[len(lines) + _trailing_line(entry.child, got) % len(got)] = entry.trailing.text
                 lines += got
             after_child = entry.child is not None
-        return (layout.opener.text if layout.opener else None), lines
+        return (layout.opener.text if layout.opener else None), _align(lines, trailing)
 
     def braced(self, head: str, tree: Tree, nodes: list, indent: str, close: str = "}",
                suffix: str = "", item_suffix: str = "") -> list[str]:
@@ -148,7 +150,18 @@ class _Printer:
         head = f"{node.block_kind} {node.name}" if node.block_kind else node.name
         if node.count is not None:
             head += f"[{X.expr(node.count)}]"
-        return self.braced(head + " {", tree, list(node.members), indent)
+        return self.one_line(head, node, tree, indent, suffix) or self.braced(
+            head + " {", tree, list(node.members), indent)
+
+    def one_line(self, head: str, node: A.Block, tree: Tree, indent: str, suffix: str) -> list[str] | None:
+        """``head { a = 1; b: bool }`` for a short block of fields and decisions only."""
+        if not node.members or any(m.kind not in ("field", "decision") for m in node.members):
+            return None
+        parts = [self.child(m, t, "", "") for m, t in zip(node.members, kids(tree))]
+        if any(len(p) != 1 for p in parts):
+            return None
+        line = f"{indent}{head} {{ " + "; ".join(p[0] for p in parts) + f" }}{suffix}"
+        return [line] if self.fits(line, tree) else None
 
     def enum_decl(self, node: A.EnumDecl, tree: Tree, indent: str, suffix: str) -> list[str]:
         line = f"{indent}enum {node.name} {{ " + ", ".join(m.name for m in node.members) + " }"
@@ -172,6 +185,21 @@ class _Printer:
 _CHILDREN = {name: getattr(_Printer, name) for name in (
     "header", "import_stmt", "space", "genotype", "assign", "meta", "rfield", "decision", "field",
     "block", "enum_decl", "let_decl", "when_block", "forbid", "require")}
+
+
+def _align(lines: list[str], trailing: dict[int, str]) -> list[str]:
+    """Trailing comments of a run of lines (no blank line between) start in one column."""
+    out, run = list(lines), []
+    for i in range(len(lines) + 1):
+        if i < len(lines) and lines[i]:
+            run.append(i)
+            continue
+        marked = [j for j in run if j in trailing]
+        column = max((len(lines[j]) for j in marked), default=0) + 2
+        for j in marked:
+            out[j] = lines[j].ljust(column) + trailing[j]
+        run = []
+    return out
 
 
 def _trailing_line(tree, lines: list[str]) -> int:
