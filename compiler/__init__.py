@@ -1,1 +1,32 @@
 """genolang.compiler: genotype -> Graph IR -> PyTorch module and ONNX graph (issue: compiler)."""
+
+# Light on import: the CLI imports ``genolang.compiler.cli`` without torch, so the package
+# itself imports nothing heavy; the names below load their module on first access (PEP 562).
+from __future__ import annotations
+
+from importlib import import_module as _import_module
+from typing import Any as _Any
+
+_EXPORTS: dict[str, str] = {
+    "ACTIVATIONS": "activations", "ActivationSpec": "activations",
+    "BACKBONES": "backbones", "Backbone": "backbones", "BackboneSpec": "backbones",
+    "CompileError": "errors", "OpParamError": "errors", "RegistryError": "errors", "ShapeError": "errors",
+    "UnknownNameError": "errors",
+    "FRONTENDS": "frontends", "FrontendSpec": "frontends",
+    "OPS": "ops", "OpSpec": "ops", "register_op": "ops",
+    "REQUIRED": "registry", "Registry": "registry",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> _Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'genolang.compiler' has no attribute {name!r}")
+    value = getattr(_import_module(f"genolang.compiler.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(_EXPORTS) | {n for n in globals() if not n.startswith("_")})

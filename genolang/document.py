@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Iterable
 
 from genolang import ast as A
-from genolang.errors import Collector, Diagnostic, GenolangError, GenotypeError, Source, UsageError, did_you_mean
+from genolang.errors import (Collector, Diagnostic, GenolangError, GenolangSyntaxError, GenotypeError, LimitError,
+                             Source, SpaceError, UsageError, did_you_mean)
 from genolang.genotype import Genotype
 from genolang.parser import parse
 from genolang.resolve import resolve_space
@@ -60,28 +61,32 @@ class Document:
 
 
 def loads(text: str, name: str = "<input>", *, base: Path | None = None, spaces: Iterable[Space] = (),
-          _stack: tuple[Path, ...] = ()) -> Document:
+          _stack: tuple[Path, ...] = (), _cache: dict | None = None) -> Document:
     """Parse and validate a document's text.
 
     Imports resolve relative to ``base``; ``spaces`` are in scope as if imported (so a
     genotype text can be checked against an already loaded space without re-reading it).
+    Each imported file is loaded once, however many files import it.
     """
+    cache = {} if _cache is None else _cache
     module = parse(text, name)
     source = Source(name, text)
     doc = Document(source, module, imports=tuple(i.path for i in module.items if isinstance(i, A.Import)),
                    imported={s.name: s for s in spaces})
     errors: list[Diagnostic] = []
+    kinds: set[type] = set()
     for item in module.items:
         try:
-            _item(doc, item, base, _stack)
+            _item(doc, item, base, _stack, cache)
         except GenolangError as exc:
             errors.extend(exc.diagnostics)
+            kinds.add(type(exc))
     if errors:
-        raise _most_severe(errors)
+        raise _most_severe(errors, kinds)
     return doc
 
 
-def load(path: str | Path, *, _stack: tuple[Path, ...] = ()) -> Document:
+def load(path: str | Path, *, _stack: tuple[Path, ...] = (), _cache: dict | None = None) -> Document:
     """Read, parse and validate a `.geno` file."""
     path = Path(path)
     try:
@@ -90,15 +95,15 @@ def load(path: str | Path, *, _stack: tuple[Path, ...] = ()) -> Document:
         raise UsageError(f"no such file: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
-    doc = loads(text, str(path), base=path.parent, _stack=_stack + (path.resolve(),))
+    doc = loads(text, str(path), base=path.parent, _stack=_stack + (path.resolve(),), _cache=_cache)
     doc.path = path
     return doc
 
 
-def _item(doc: Document, item, base: Path | None, stack: tuple[Path, ...]) -> None:
-    diag = Collector(doc.source, GenotypeError)
+def _item(doc: Document, item, base: Path | None, stack: tuple[Path, ...], cache: dict) -> None:
+    diag = Collector(doc.source, GenotypeError if isinstance(item, A.GenotypeDecl) else SpaceError)
     if isinstance(item, A.Import):
-        _import(doc, item, base, stack, diag)
+        _import(doc, item, base, stack, diag, cache)
     elif isinstance(item, A.SpaceDecl):
         if item.name in doc.spaces or item.name in doc.imported:
             diag.add("E0212", f"space '{item.name}' is defined twice", item.span)
@@ -109,7 +114,7 @@ def _item(doc: Document, item, base: Path | None, stack: tuple[Path, ...]) -> No
     diag.raise_if_any()
 
 
-def _import(doc: Document, item: A.Import, base: Path | None, stack, diag: Collector) -> None:
+def _import(doc: Document, item: A.Import, base: Path | None, stack, diag: Collector, cache: dict) -> None:
     target = (base or Path(".")) / item.path
     if target.resolve() in stack:
         diag.add("E0214", f"import cycle: '{item.path}' imports this file again", item.span)
@@ -118,7 +123,9 @@ def _import(doc: Document, item: A.Import, base: Path | None, stack, diag: Colle
         diag.add("E0213", f"cannot import '{item.path}': "
                           + ("imports nested too deep" if target.is_file() else "no such file"), item.span)
         return
-    other = load(target, _stack=stack)
+    key = target.resolve()
+    other = cache.get(key) or load(target, _stack=stack, _cache=cache)
+    cache[key] = other
     for name, space in {**other.imported, **other.spaces}.items():
         if name in doc.spaces or (name in doc.imported and doc.imported[name] is not space):
             diag.add("E0212", f"space '{name}' is defined twice (also in '{item.path}')", item.span)
@@ -140,9 +147,9 @@ def _genotype(doc: Document, item: A.GenotypeDecl, diag: Collector) -> None:
         doc.genotypes[item.name] = genotype_from_decl(space.ir, item, doc.source)
 
 
-def _most_severe(errors: list[Diagnostic]) -> GenolangError:
-    from genolang.errors import LimitError, SpaceError
-
-    codes = {d.code[:3] for d in errors}
-    kind = LimitError if "E09" in codes else SpaceError if "E02" in codes else GenotypeError
-    return kind(errors)
+def _most_severe(errors: list[Diagnostic], kinds: set[type]) -> GenolangError:
+    """One error holding every diagnostic, of the most severe class raised."""
+    for kind in (LimitError, GenolangSyntaxError, SpaceError, UsageError, GenotypeError):
+        if kind in kinds:
+            return kind(errors)
+    return GenolangError(errors)

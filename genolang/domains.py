@@ -36,14 +36,15 @@ class IntDomain:
     log: bool = False
     kind: str = "int"
 
-    def values(self) -> list[int]:
+    def values(self) -> list[int] | range:
+        """The allowed values in order: a lazy range (domains can be huge) unless log-stepped."""
         if self.log and self.step > 1:
             out, v = [], self.lo
             while v <= self.hi:
                 out.append(v)
                 v *= self.step
             return out
-        return list(range(self.lo, self.hi + 1, self.step))
+        return range(self.lo, self.hi + 1, self.step)
 
     def size(self, active: tuple = ()) -> int:
         if self.log and self.step > 1:
@@ -77,8 +78,8 @@ class IntDomain:
         return {"kind": "int", "lo": self.lo, "hi": self.hi, "step": self.step, "log": self.log}
 
     def schema(self, active: tuple = ()) -> dict:
-        if self.step > 1:
-            return {"enum": self.values()}
+        if self.step > 1 and self.size() <= 10_000:
+            return {"enum": list(self.values())}
         return {"type": "integer", "minimum": self.lo, "maximum": self.hi}
 
 

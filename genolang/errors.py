@@ -8,7 +8,7 @@ them rustc-style: ``file:line:col``, the source line and a caret under the culpr
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
 from genolang.ast import Span
@@ -58,8 +58,8 @@ class Diagnostic:
             text = self.source.line(self.span.line)
             gutter = " " * len(str(self.span.line))
             end = self.span.end_column if self.span.end_line == self.span.line else len(text) + 1
-            width = max(1, end - self.span.column)
-            caret = " " * (self.span.column - 1) + "^" * width
+            text, column, width = _window(text, self.span.column, max(1, end - self.span.column))
+            caret = " " * (column - 1) + "^" * width
             out += [f" {gutter} |", f" {self.span.line} | {text}", f" {gutter} | {caret} {self.label}".rstrip()]
         out += [f"   = help: {h}" for h in self.help]
         out += [f"   = note: {n}" for n in self.notes]
@@ -76,6 +76,21 @@ class Diagnostic:
             "help": list(self.help),
             "notes": list(self.notes),
         }
+
+
+SHOWN_LINE = 160  # longer source lines are shown as a window around the caret
+
+
+def _window(text: str, column: int, width: int) -> tuple[str, int, int]:
+    """(shown text, caret column in it, caret width) for a source line of any length."""
+    if len(text) <= SHOWN_LINE:
+        return text, column, width
+    start = max(0, min(column - 1 - SHOWN_LINE // 4, len(text) - SHOWN_LINE))
+    shown = text[start:start + SHOWN_LINE]
+    lead = "..." if start > 0 else ""
+    tail = "..." if start + SHOWN_LINE < len(text) else ""
+    column = column - start + len(lead)
+    return lead + shown + tail, column, max(1, min(width, len(lead) + len(shown) + 1 - column))
 
 
 class GenolangError(Exception):
@@ -154,18 +169,32 @@ def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> tuple[str,
     return ("did you mean " + " or ".join(f"'{c}'" for c in close) + "?",)
 
 
+MAX_DIAGNOSTICS = 100
+
+
 @dataclass
 class Collector:
-    """Gathers diagnostics for one pass; raises them together."""
+    """Gathers diagnostics for one pass (at most :data:`MAX_DIAGNOSTICS`); raises them together."""
 
     source: Source | None
     error_type: type[GenolangError] = GenolangError
     items: list[Diagnostic] = field(default_factory=list)
+    dropped: int = 0
+
+    @property
+    def full(self) -> bool:
+        return len(self.items) >= MAX_DIAGNOSTICS
 
     def add(self, code: str, message: str, span: Span | None, *, label: str = "",
             help: Sequence[str] = (), notes: Sequence[str] = ()) -> None:
+        if self.full:
+            self.dropped += 1
+            return
         self.items.append(Diagnostic(code, message, span, self.source, label, tuple(help), tuple(notes)))
 
     def raise_if_any(self) -> None:
+        if self.dropped:
+            last = self.items[-1]
+            self.items[-1] = replace(last, notes=last.notes + (f"{self.dropped} more problem(s) not shown",))
         if self.items:
             raise self.error_type(self.items)

@@ -10,6 +10,7 @@ Tests check both paths agree on every example and on sampled and mutated genotyp
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from genolang import ast as A
@@ -222,7 +223,10 @@ def _scalar(kind: str, text: str, span: A.Span, sign: int):
     if kind == "INT":
         return A.IntV.make(value=sign * int(text.replace("_", "")), span=span)
     if kind == "FLOAT":
-        return A.FloatV.make(value=sign * float(text.replace("_", "")), span=span)
+        value = float(text.replace("_", ""))
+        if not math.isfinite(value):
+            raise _GiveUp  # the full parser reports it
+        return A.FloatV.make(value=sign * value, span=span)
     if kind == "STRING":
         return A.StrV.make(value=json.loads(text, strict=False), span=span)
     return A.BoolV.make(value=kind == "true", span=span)

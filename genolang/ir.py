@@ -53,6 +53,7 @@ class Entity:
     parent: str | None = None
     name: str = ""
     fields: dict[str, Any] = field(default_factory=dict)  # fixed JSON value or Decided
+    count: str | None = None  # an instance of a repeat: the decision counting them (not hashed)
 
     def to_json(self) -> list:
         fields = {k: (v.to_json() if isinstance(v, Decided) else v) for k, v in self.fields.items()}

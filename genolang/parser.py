@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import re
+from dataclasses import replace
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
@@ -12,7 +15,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 from genolang import ast as A
 from genolang.errors import GenolangError, Source
 from genolang.fastparse import fast_parse
-from genolang.limits import check_text
+from genolang.limits import check_text, check_tree
 from genolang.syntax_errors import explain
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
@@ -30,11 +33,25 @@ def _tspan(tok: Token) -> A.Span:
 
 
 def _int(tok: Token) -> int:
-    return int(str(tok).replace("_", ""))
+    try:
+        return int(str(tok).replace("_", ""))
+    except ValueError:  # more digits than Python converts
+        raise _literal_error(tok) from None
 
 
 def _float(tok: Token) -> float:
-    return float(str(tok).replace("_", ""))
+    value = float(str(tok).replace("_", ""))
+    if not math.isfinite(value):
+        raise _literal_error(tok)
+    return value
+
+
+def _literal_error(tok: Token) -> GenolangError:
+    from genolang.errors import Diagnostic, GenolangSyntaxError
+
+    shown = str(tok) if len(tok) <= 20 else str(tok)[:20] + "..."
+    return GenolangSyntaxError(Diagnostic("E0112", f"number {shown} is out of range", _tspan(tok),
+                                          help=("numbers must be finite and shorter than 4300 digits",)))
 
 
 def _string(tok: Token) -> str:
@@ -233,12 +250,15 @@ def parse(text: str, name: str = "<input>", *, fast: bool = True) -> A.Module:
     module = fast_parse(text) if fast else None
     try:
         if module is None:
-            module = _BUILDER.transform(tree_parser().parse(text))
+            tree = tree_parser().parse(text)
+            check_tree(tree, source)
+            module = _BUILDER.transform(tree)
     except UnexpectedInput as exc:
         raise explain(exc, source) from None
-    except VisitError as exc:  # a builder callback refused a token (e.g. bad string escape)
-        if isinstance(exc.orig_exc, GenolangError):
-            raise exc.orig_exc from None
+    except VisitError as exc:  # a builder callback refused a token (e.g. a number out of range)
+        orig = exc.orig_exc
+        if isinstance(orig, GenolangError):
+            raise type(orig)([replace(d, source=d.source or source) for d in orig.diagnostics]) from None
         raise explain_visit(exc, source) from None
     if module.version != LANGUAGE_VERSION:
         from genolang.errors import Diagnostic, GenolangSyntaxError
@@ -246,8 +266,22 @@ def parse(text: str, name: str = "<input>", *, fast: bool = True) -> A.Module:
         raise GenolangSyntaxError(Diagnostic(
             "E0107", f"unsupported language version {module.version} "
                      f"(this tool reads genolang {LANGUAGE_VERSION})",
-            A.Span(1, 1, 1, 1), source, help=(f"start the file with `genolang {LANGUAGE_VERSION}`",)))
+            _header_span(text), source, help=(f"start the file with `genolang {LANGUAGE_VERSION}`",)))
     return module
+
+
+_HEADER = re.compile(r"\bgenolang\s+(\d[\d_]*)")
+
+
+def _header_span(text: str) -> A.Span:
+    """Where the version number of the header is written (the culprit of E0107)."""
+    match = _HEADER.search(text)
+    if match is None:
+        return A.Span(1, 1, 1, 2)
+    start = match.start(1)
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    return A.Span(line, column, line, column + len(match.group(1)))
 
 
 def explain_visit(exc: VisitError, source: Source) -> GenolangError:

@@ -87,10 +87,11 @@ class RefDomain:
         if self.mode == "one":
             if isinstance(value, list):
                 raise Mismatch("E0360", "expects a single reference, not a list")
-            return self._one(value, active)
+            return self._one(value, active, active)
         if not isinstance(value, list):
             raise Mismatch("E0360", "expects a list of references")
-        items = [self._one(v, active) for v in value]
+        members = frozenset(active) if len(active) > 8 else active  # many candidates: no quadratic scan
+        items = [self._one(v, active, members) for v in value]
         refs = [i["ref"] if isinstance(i, dict) else i for i in items]
         if len(set(refs)) != len(refs):
             raise Mismatch("E0366", "duplicate reference")
@@ -103,15 +104,16 @@ class RefDomain:
             items.sort(key=lambda i: order[i["ref"] if isinstance(i, dict) else i])
         return items
 
-    def _one(self, value: Any, active: tuple[str, ...]) -> Any:
+    def _one(self, value: Any, active: tuple[str, ...], members) -> Any:
         label = None
         if isinstance(value, dict):
             label, value = value.get("op"), value.get("ref")
         if not isinstance(value, str) or not value.startswith("@"):
             raise Mismatch("E0361", "expects references written as @path")
-        if value[1:] not in active:
+        if value[1:] not in members:
             known = {c.path for c in self.candidates}
-            allowed = ", ".join("@" + p for p in active) or "(none)"
+            allowed = ", ".join("@" + p for p in active[:8]) or "(none)"
+            allowed += f", ... ({len(active)} in all)" if len(active) > 8 else ""
             if value[1:] in known:
                 raise Mismatch("E0364", f"'{value}' refers to an inactive instance",
                                (f"active candidates: {allowed}",))

@@ -14,7 +14,7 @@ from genolang.conditions import Compare, Condition, CountCond, Logic, Member
 from genolang.domains import IntDomain, Mismatch
 from genolang.errors import Collector, SpaceError, Source, did_you_mean
 from genolang.ir import Decided, DecisionIR, Entity, ForbidIR, RequireIR, SpaceIR
-from genolang.limits import MAX_COUNT, MAX_INSTANCES, too_many
+from genolang.limits import MAX_CONSTANT, MAX_COUNT, MAX_INSTANCES, expansion, too_many
 from genolang.resolve_domain import DomainBuilder
 from genolang.scope import Binding, RefError, Scope, resolve_refset, split_path
 from genolang.values import FieldChecker, plain
@@ -31,6 +31,7 @@ class Resolver(DomainBuilder, FieldChecker):
         self.entities: dict[str, Entity] = {}
         self.forbids: list[ForbidIR] = []
         self.requires: list[RequireIR] = []
+        self.spent = 0  # expanded things so far, against MAX_INSTANCES
 
     # ------------------------------------------------------------ driver
     def space(self, decl: A.SpaceDecl) -> SpaceIR:
@@ -57,15 +58,21 @@ class Resolver(DomainBuilder, FieldChecker):
             return
         scope.names[name] = binding
 
+    def spend(self, n: int, span) -> None:
+        """Count expanded entities, decisions, forbids, options and candidates; refuse too many."""
+        self.spent += n
+        if self.spent > MAX_INSTANCES:
+            raise too_many("this space", self.spent, MAX_INSTANCES, span, self.source)
+
     def entity(self, path: str, kind: str, scope: Scope, span, name: str = "") -> Entity:
-        if len(self.entities) >= MAX_INSTANCES:
-            raise too_many("this space", len(self.entities) + 1, MAX_INSTANCES, span, self.source)
+        self.spend(1, span)
         ent = Entity(path, kind, scope.conds, span, parent=scope.prefix or None, name=name)
         self.entities[path] = ent
         return ent
 
     # ------------------------------------------------------------ members
     def m_enum(self, m: A.EnumDecl, scope: Scope) -> None:
+        self.spend(len(m.members), m.span)
         seen: set[str] = set()
         for sym in m.members:
             if sym.name in seen:
@@ -81,6 +88,7 @@ class Resolver(DomainBuilder, FieldChecker):
         self.declare(scope, m.name, Binding("let", scope.path(m.name), m.span, value=value))
 
     def m_decision(self, m: A.Decision, scope: Scope) -> None:
+        self.spend(1, m.span)
         path = scope.path(m.name)
         domain = self.domain(m.domain, scope, m.name)
         if domain is None:
@@ -96,6 +104,7 @@ class Resolver(DomainBuilder, FieldChecker):
         self.set_field(scope, m.name, Decided(path))
 
     def m_field(self, m: A.FieldM, scope: Scope) -> None:
+        self.spend(len(getattr(m.value, "items", ())) + 1, m.span)
         path = scope.path(m.name)
         value = self.field_value(m, scope)
         if value is None:
@@ -130,11 +139,15 @@ class Resolver(DomainBuilder, FieldChecker):
         if counted is None:
             return
         n, count_path, lo = counted
+        need = n * (1 + expansion(m.members, lambda e: self.static_count(e, scope)))
+        if self.spent + need > MAX_INSTANCES:  # refuse before expanding
+            raise too_many(f"'{path}'", self.spent + need, MAX_INSTANCES, m.count.span, self.source)
         instances: list[Binding] = []
         self.declare(scope, m.name, Binding("repeat", path, m.name_span or m.span, scope.conds, items=instances))
         for i in range(n):
             conds = scope.conds + ((CountCond(count_path, i),) if count_path and i >= lo else ())
             sub = self.block_scope(m, scope, kind, f"{path}[{i}]", i, instances, conds)
+            self.entities[sub.prefix].count = count_path
             instances.append(Binding("block", sub.prefix, m.span, conds, scope=sub))
             self.members(m.members, sub)
             self.finish_block(m, sub, kind)
@@ -169,6 +182,7 @@ class Resolver(DomainBuilder, FieldChecker):
         self.members(m.members, sub)
 
     def m_forbid(self, m: A.Forbid, scope: Scope) -> None:
+        self.spend(1, m.span)
         cond = self.condition(m.cond, scope)
         if cond is not None:
             self.forbids.append(ForbidIR(cond, scope.conds, scope.prefix, m.span))
@@ -190,6 +204,17 @@ class Resolver(DomainBuilder, FieldChecker):
         self.requires.append(RequireIR(m.metric, m.op, amount, f"{m.metric} {m.op} {m.amount}", m.span))
 
     # ------------------------------------------------------------ counts and constants
+    def static_count(self, expr, scope: Scope) -> int:
+        """A repeat count known before expansion: a literal, a `let`, an int decision's maximum."""
+        if isinstance(expr, A.NumE) and type(expr.value) is int:
+            return max(expr.value, 0)
+        b = scope.lookup(str(expr.parts[0])) if isinstance(expr, A.QName) and len(expr.parts) == 1 else None
+        if b is not None and b.kind == "let" and type(b.value) is int:
+            return max(b.value, 0)
+        if b is not None and b.kind == "decision" and isinstance(b.value.domain, IntDomain):
+            return max(b.value.domain.hi, 0)
+        return 1
+
     def count(self, expr, scope: Scope) -> tuple[int, str | None, int] | None:
         """(instances to expand, the count decision's path or None, its lower bound)."""
         if isinstance(expr, A.QName) and len(expr.parts) == 1:
@@ -212,23 +237,33 @@ class Resolver(DomainBuilder, FieldChecker):
             raise too_many("this repeat", value, MAX_COUNT, expr.span, self.source)
         return value, None, value
 
-    def const(self, expr, scope: Scope) -> Any:
+    def const(self, expr, scope: Scope, bound: bool = False) -> Any:
+        """A constant's value; ``bound``: it is a domain bound or option (E0223 for a decision)."""
         if isinstance(expr, (A.NumE, A.StrE)):
             return expr.value
         if isinstance(expr, A.NegE):
-            inner = self.const(expr.operand, scope)
+            inner = self.const(expr.operand, scope, bound)
             return -inner if isinstance(inner, (int, float)) else None
         if isinstance(expr, A.BinE):
-            left, right = self.const(expr.left, scope), self.const(expr.right, scope)
+            left, right = self.const(expr.left, scope, bound), self.const(expr.right, scope, bound)
             if not all(isinstance(x, (int, float)) for x in (left, right)):
                 return None
-            return {"+": left + right, "-": left - right, "*": left * right}[expr.op]
+            value = left + right if expr.op == "+" else left - right if expr.op == "-" else left * right
+            if not -MAX_CONSTANT <= value <= MAX_CONSTANT:  # also refuses inf and nan
+                self.err("E0221", f"constant out of range (limit: magnitude {MAX_CONSTANT:.0e})", expr.span)
+                return None
+            return value
         name = str(expr.parts[0])
         b = scope.lookup(name)
         if b is None or len(expr.parts) > 1:
             self.err("E0220", f"unknown name '{name}'", expr.span,
                      help=did_you_mean(name, [n for s in scope.chain() for n, x in s.names.items()
                                               if x.kind == "let"]))
+            return None
+        if b.kind == "decision" and bound:
+            self.err("E0223", f"'{name}' is a searched decision; domain bounds must be constants",
+                     expr.span, help=("a domain cannot depend on another decision (samplers cannot "
+                                      "handle that); exclude combinations with `forbid` instead",))
             return None
         if b.kind != "let":
             self.err("E0222", f"'{name}' is a {b.kind}, but a constant is needed here", expr.span,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from genolang import ast as A
@@ -44,10 +45,12 @@ class DomainBuilder:
                 self.err("E0232", f"unknown option '{name}' for {expr.name}()", arg.span,
                          help=did_you_mean(name, options) or (f"options: {', '.join(options) or 'none'}",))
                 return None
+        reported = len(self.diag.items)
         try:
             return getattr(self, "d_" + expr.name)(expr, scope, field)
         except Mismatch as exc:
-            self.err(exc.code, f"invalid {expr.name}(): {exc.message}", expr.span, help=exc.help)
+            if len(self.diag.items) == reported:  # else a cascade of an argument's error
+                self.err(exc.code, f"invalid {expr.name}(): {exc.message}", expr.span, help=exc.help)
         except RefError as exc:
             self.err(exc.code, exc.message, getattr(exc, "span", None) or expr.span, help=exc.help)
         return None
@@ -73,7 +76,7 @@ class DomainBuilder:
             return
         allowed, what = known
         for name, span in names:
-            if name not in allowed:
+            if not isinstance(name, (str, int, float)) or name not in allowed:  # lists are not hashable
                 self.err("E0236", f"unknown {what} '{name}'", span,
                          help=did_you_mean(str(name), allowed) or (f"known: {', '.join(sorted(allowed))}",))
 
@@ -81,12 +84,12 @@ class DomainBuilder:
         ranges = [a for a in expr.args if isinstance(a, A.RangeArg)]
         if len(ranges) != 1:
             raise Mismatch("E0234", "needs exactly one range `lo..hi`")
-        return self.const(ranges[0].lo, scope), self.const(ranges[0].hi, scope)
+        return self.const(ranges[0].lo, scope, True), self.const(ranges[0].hi, scope, True)
 
     def _kw(self, expr: A.Call, name: str, scope: Scope, default: Any) -> Any:
         for a in expr.args:
             if isinstance(a, A.Kwarg) and a.name == name:
-                return self.const(a.value, scope)
+                return self.const(a.value, scope, True)
         return default
 
     @staticmethod
@@ -118,7 +121,13 @@ class DomainBuilder:
             raise Mismatch("E0234", f"empty range {lo}..{hi}: lower bound must be below the upper bound")
         if log and lo <= 0:
             raise Mismatch("E0234", f"log scale needs a positive lower bound (got {lo}); bounds are values, not exponents")
-        return FloatDomain(float(lo), float(hi), log)
+        try:
+            if math.isfinite(float(hi) - float(lo)):
+                return FloatDomain(float(lo), float(hi), log)
+        except OverflowError:  # an integer bound too large for a float
+            pass
+        raise Mismatch("E0234", "the range is too wide to sample (bounds must be floats whose "
+                                "difference is finite)")
 
     def d_choice(self, expr: A.Call, scope: Scope, field: str):
         options, spans = [], []
@@ -126,15 +135,16 @@ class DomainBuilder:
             if isinstance(a, A.QName) and len(a.parts) == 1:
                 options.append(str(a.parts[0]))
             elif isinstance(a, (A.NumE, A.NegE)):
-                options.append(self.const(a, scope))
+                options.append(self.const(a, scope, True))
             else:
                 raise Mismatch("E0234", "options are names or numbers")
             spans.append(a.span)
         if not options:
             raise Mismatch("E0234", "needs at least one option")
-        dupes = [o for i, o in enumerate(options) if o in options[:i]]
-        if dupes:
-            raise Mismatch("E0234", f"duplicate option '{dupes[0]}'")
+        self.spend(len(options), expr.span)
+        dupe = _first_duplicate(options)
+        if dupe is not None:
+            raise Mismatch("E0234", f"duplicate option '{dupe}'")
         self.check_names(scope.kind, field, list(zip(options, spans)))
         return ChoiceDomain(tuple(options))
 
@@ -183,10 +193,10 @@ class DomainBuilder:
                 labels, label_enum = self.labels(a, scope)
             elif not isinstance(a, A.Kwarg):
                 raise Mismatch("E0234", "arguments are reference sets such as `x.tap[*]` or `node.before`")
-        paths = [c.path for c in candidates]
-        dupes = [p for i, p in enumerate(paths) if p in paths[:i]]
-        if dupes:
-            raise Mismatch("E0234", f"candidate '@{dupes[0]}' is listed twice")
+        self.spend(len(candidates), expr.span)
+        dupe = _first_duplicate([c.path for c in candidates])
+        if dupe is not None:
+            raise Mismatch("E0234", f"candidate '@{dupe}' is listed twice")
         p = self._kw(expr, "p", scope, 0.5)
         minimum = self._kw(expr, "min", scope, 0)
         if mode == "subset" and (type(p) not in (int, float) or not 0 < p < 1):
@@ -221,3 +231,14 @@ class DomainBuilder:
         for p in paths:
             self.entity(p, "slot", scope, span)
         return [Binding("slot", p, span, scope.conds) for p in paths]
+
+
+def _first_duplicate(items: list) -> Any:
+    """The first item equal to an earlier one (by type and value: 1 and 1.0 differ), or None."""
+    seen: set = set()
+    for item in items:
+        key = (type(item), item)
+        if key in seen:
+            return item
+        seen.add(key)
+    return None

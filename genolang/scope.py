@@ -76,11 +76,17 @@ def find_head(name: str, scope: Scope) -> Binding:
     """The binding a reference's first name denotes, innermost-out."""
     from genolang.errors import did_you_mean
 
+    enclosing = None
     for s in scope.chain():
         if s.block_name == name and s.index is not None:
             return _instance_binding(s)
         if name in s.names:
             return s.names[name]
+        if s.block_name == name and enclosing is None:
+            enclosing = s
+    if enclosing is not None:
+        raise RefError("E0253", f"'{enclosing.prefix}' contains this declaration: referring to it "
+                                "would make a cycle")
     raise RefError("E0251", f"unknown name '{name}'",
                    did_you_mean(name, scope.visible()) + ("references may only name things declared earlier",))
 

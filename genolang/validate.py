@@ -6,6 +6,7 @@ is flattened first by :func:`flatten` using the space's structure.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any, Mapping
 
@@ -21,10 +22,14 @@ MAX_LISTED = 4
 _INDEX = re.compile(r"\[\d+\]")
 
 
-def flatten(ir: SpaceIR, assigns: tuple[A.Assign, ...], diag: Collector) -> dict[str, tuple[Any, Any]]:
+def flatten(ir: SpaceIR, assigns: tuple[A.Assign, ...], diag: Collector,
+            quiet: set[str] | None = None) -> dict[str, tuple[Any, Any]]:
+    """``{path: (plain value, span)}``; repeats given a list of the wrong length (E0330) are
+    added to ``quiet``, under which :func:`check_values` reports no missing or inactive values."""
     flat: dict[str, tuple[Any, Any]] = {}
     decisions = _decision_index(ir)
     firsts: dict[str, Any] = {}
+    lists: list[tuple[str, int, Any]] = []
 
     def put(path: str, value, span) -> None:
         if path in decisions:
@@ -38,17 +43,57 @@ def flatten(ir: SpaceIR, assigns: tuple[A.Assign, ...], diag: Collector) -> dict
         ent = ir.entities.get(path)
         first = ir.entities.get(path + "[0]")
         if first is not None and first.kind in ("group", "node") and isinstance(value, A.ListV):
+            lists.append((path, len(value.items), value.span))
             for i, item in enumerate(value.items):
-                put(f"{path}[{i}]", item, item.span)
+                if f"{path}[{i}]" in ir.entities:
+                    put(f"{path}[{i}]", item, item.span)
+                else:  # more entries than instances: E0320 once, for the first extra one
+                    flat.setdefault(f"{path}[{i}]", (None, item.span))
+                    break
         elif ent is not None and ent.kind in ("group", "node", "cell") and isinstance(value, A.RecordV):
             for f in value.fields:
                 put(f"{path}.{f.name}", f.value, f.span)
-        else:
-            _unknown(ir, path, decisions, span, diag)
+        else:  # unknown: reported by check_values, which knows what is missing
+            flat.setdefault(path, (None, span))
 
     for a in assigns:
         put(a.path, a.value, a.path_span or a.span)
+    for path, given, span in lists:
+        if _check_length(ir, path, given, flat, span, diag) and quiet is not None:
+            quiet.add(path)
     return flat
+
+
+def _check_length(ir: SpaceIR, path: str, given: int, flat: dict, span, diag: Collector) -> bool:
+    """E0330 when a list for the repeat ``path`` has another length than its count; True if so."""
+    instances = _instance_count(ir, path)
+    count_path = ir.entities[f"{path}[0]"].count
+    if given > instances:
+        return True  # E0320 for the first extra entry
+    if count_path is None:
+        if given == instances:
+            return False
+        diag.add("E0330", f"{given} entries given for '{path}', which has {instances} instance(s)", span,
+                 help=(f"give {instances} entries",))
+        return True
+    d = _decision_index(ir)[count_path]
+    count = flat[count_path][0] if count_path in flat else d.default if d.has_default else None
+    if type(count) is not int or count == given:
+        return False  # a missing or mistyped count is reported on its own
+    diag.add("E0330", f"{given} entries given for '{path}' but {count_path} = {count}", span,
+             help=(f"set {count_path} = {given} or give {count} entries",))
+    return True
+
+
+def _instance_count(ir: SpaceIR, base: str) -> int:
+    """How many instances ``base[0]``, ``base[1]``, ... exist (binary search: they are contiguous)."""
+    lo, hi = 0, 1
+    while f"{base}[{hi - 1}]" in ir.entities:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:  # instances lo-1 exists (or lo == 0), hi-1 does not
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if f"{base}[{mid - 1}]" in ir.entities else (lo, mid)
+    return lo if f"{base}[{lo - 1}]" in ir.entities else 0
 
 
 def _decision_index(ir: SpaceIR) -> dict:
@@ -59,19 +104,46 @@ def _decision_index(ir: SpaceIR) -> dict:
     return index
 
 
-def _unknown(ir: SpaceIR, path: str, decisions: dict, span, diag: Collector) -> None:
-    """E0320 when an index in ``path`` names a missing instance, else E0321."""
+def _unknown(ir: SpaceIR, path: str, decisions: dict, span, diag: Collector) -> list[str]:
+    """E0320 when an index in ``path`` names a missing instance, else E0321; the names suggested."""
+    if diag.full:
+        return []  # enough said; spare the suggestions
     for match in _INDEX.finditer(path):
         if path[:match.end()] in ir.entities:
             continue  # this instance exists: look further right
         base = path[:match.start()]
         if base + "[0]" in ir.entities:
-            count = sum(1 for p in ir.entities if p.startswith(base + "[") and "." not in p[len(base):])
+            count = _instance_count(ir, base)
             diag.add("E0320", f"'{path}' does not exist: index out of range", span,
                      help=(f"the space allows at most {count} instance(s) here",))
-            return
+            return []
         break
-    diag.add("E0321", f"unknown decision '{path}'", span, help=did_you_mean(path, decisions, n=2))
+    close = _close_decisions(ir, path)
+    diag.add("E0321", f"unknown decision '{path}'", span, help=did_you_mean(path, close, n=2))
+    return close
+
+
+MAX_POOL = 2_000
+
+
+def _close_decisions(ir: SpaceIR, path: str) -> list[str]:
+    """Decisions whose path is close to ``path``, compared with indices taken out (``n[].op``):
+    a few hundred declarations rather than thousands of expanded paths."""
+    patterns = getattr(ir, "_patterns", None)
+    if patterns is None:
+        patterns = {}
+        for d in ir.decisions:
+            patterns.setdefault(_INDEX.sub("[]", d.path), d.path)
+        ir._patterns = patterns
+    pattern, indices = _INDEX.sub("[]", path), _INDEX.findall(path)
+    pool = list(patterns) if len(patterns) <= MAX_POOL else [
+        p for p in patterns if p.rpartition(".")[0] == pattern.rpartition(".")[0]][:MAX_POOL]
+    out = []
+    for near in difflib.get_close_matches(pattern, pool, n=2, cutoff=0.6):
+        pieces = near.split("[]")
+        same = "".join(a + b for a, b in zip(pieces, indices + [""])) if len(pieces) == len(indices) + 1 else ""
+        out.append(same if same in _decision_index(ir) else patterns[near])
+    return out
 
 
 def absolute(ref: Any, path: str, ir: SpaceIR) -> Any:
@@ -108,13 +180,20 @@ def active_candidates(domain, values: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(c.path for c in domain.candidates if all_hold(c.conds, values))
 
 
-def check_values(ir: SpaceIR, given: dict[str, tuple[Any, Any]], diag: Collector) -> dict[str, Any]:
+def check_values(ir: SpaceIR, given: dict[str, tuple[Any, Any]], diag: Collector, *,
+                 quiet: set[str] | frozenset = frozenset(), where=None) -> dict[str, Any]:
+    """Check every decision; ``where`` is the span blamed for missing values."""
     values: dict[str, Any] = {}
     missing: list[str] = []
+    invalid: set[str] = set()  # what depends on an invalid value is not checked (cascades)
+    spans: dict[str, Any] = {}
+    hushed = tuple(q + "[" for q in quiet)
     for d in ir.decisions:
         item = given.pop(d.path, None)
+        if item is not None:
+            spans[d.path] = item[1]
         if d.conds and not all_hold(d.conds, values):
-            if item is not None:
+            if item is not None and not d.path.startswith(hushed) and not _depends(d.conds, invalid):
                 failed = next(c for c in d.conds if not c.holds(values))
                 diag.add("E0332", f"'{d.path}' is set but inactive", item[1],
                          help=(f"it is active only when {failed.text()}",))
@@ -122,7 +201,7 @@ def check_values(ir: SpaceIR, given: dict[str, tuple[Any, Any]], diag: Collector
         if item is None:
             if d.has_default:
                 values[d.path] = d.default
-            else:
+            elif not d.path.startswith(hushed):
                 missing.append(d.path)
             continue
         raw, span = item
@@ -131,18 +210,35 @@ def check_values(ir: SpaceIR, given: dict[str, tuple[Any, Any]], diag: Collector
             raw = absolute(raw, d.path, ir)
             active = active_candidates(d.domain, values)
         try:
+            if d.domain.kind == "ref":
+                _check_resolved(ir, raw, d.domain)
             values[d.path] = d.domain.convert(raw, active)
             _check_slot_order(ir, d, raw, values[d.path])
         except Mismatch as exc:
+            invalid.add(d.path)
             diag.add(exc.code, f"{exc.message} for '{d.path}'", span, help=exc.help)
     for path, (_, span) in given.items():
-        _unknown(ir, path, _decision_index(ir), span, diag)
+        misspelt = _unknown(ir, path, _decision_index(ir), span, diag)
+        if misspelt and misspelt[0] in missing:  # already said: "did you mean ...?"
+            missing.remove(misspelt[0])
     if missing:
         shown = ", ".join(missing[:MAX_LISTED]) + (f", ... (+{len(missing) - MAX_LISTED} more)"
                                                    if len(missing) > MAX_LISTED else "")
-        diag.add("E0331", f"{len(missing)} missing value(s)", None, help=(f"missing: {shown}",))
-    check_forbids(ir, values, diag)
+        diag.add("E0331", f"{len(missing)} missing value(s)", where, help=(f"missing: {shown}",))
+    check_forbids(ir, values, diag, spans)
     return values
+
+
+def _depends(conds, invalid: set[str]) -> bool:
+    return bool(invalid) and any(p in invalid for c in conds for p in c.paths())
+
+
+def _check_resolved(ir: SpaceIR, raw: Any, domain) -> None:
+    """E0362 for a reference (made absolute where it resolves) that names nothing."""
+    for ref in _field_refs(raw):
+        if (ref.startswith("@") and ref[1:] not in ir.entities
+                and not any(c.path == ref[1:] for c in domain.candidates)):
+            raise Mismatch("E0362", f"'{ref}' does not name anything in space {ir.name}")
 
 
 def _check_slot_order(ir: SpaceIR, d, raw: Any, value: Any) -> None:
@@ -185,14 +281,18 @@ def _field_refs(value: Any):
             yield from _field_refs(v)
 
 
-def check_forbids(ir: SpaceIR, values: Mapping[str, Any], diag: Collector | None) -> bool:
+def check_forbids(ir: SpaceIR, values: Mapping[str, Any], diag: Collector | None,
+                  spans: Mapping[str, Any] | None = None) -> bool:
+    """False if a `forbid` applies; E0350 with the caret on the last value it reads."""
     ok = True
     for f in ir.forbids:
         if all_hold(f.conds, values) and f.cond.holds(values):
             ok = False
             if diag is not None:
                 where = f"{ir.source.name}:{f.span.line}:{f.span.column}" if f.span else ir.source.name
-                diag.add("E0350", f"forbidden combination in '{f.scope or ir.name}'", None,
+                culprit = [spans[p] for p in f.cond.paths() if spans and spans.get(p) is not None]
+                diag.add("E0350", f"forbidden combination in '{f.scope or ir.name}'",
+                         max(culprit, default=None),
                          help=(f"values: {f.cond.text()}",), notes=(f"forbid declared at {where}",))
     return ok
 
@@ -204,7 +304,9 @@ def genotype_from_decl(ir: SpaceIR, decl: A.GenotypeDecl, source: Source) -> Gen
                           f"'{decl.name}' was written (fingerprint mismatch)", decl.span,
                  help=("bump the space version when you change it, or re-validate and re-pin the "
                        "fingerprint with `genolang fmt`",))
-    values = check_values(ir, flatten(ir, decl.assigns, diag), diag)
+    quiet: set[str] = set()
+    flat = flatten(ir, decl.assigns, diag, quiet)
+    values = check_values(ir, flat, diag, quiet=quiet, where=decl.span)
     diag.raise_if_any()
     meta = {f.name: plain(f.value) for f in decl.meta}
     return Genotype(space=ir.name, version=ir.version, fingerprint=ir.fingerprint, values=values,

@@ -7,6 +7,7 @@ from typing import Any
 from genolang import ast as A
 from genolang import catalog
 from genolang.errors import did_you_mean
+from genolang.ir import Decided
 from genolang.scope import Binding, RefError, Scope, resolve_refset, split_path
 
 PREV = ("prev", "prev2")
@@ -107,7 +108,7 @@ class FieldChecker:
             ("head", "task"): (lambda x: x in catalog.TASKS, f"one of {sorted(catalog.TASKS)}"),
         }
         rule = rules.get((kind, m.name))
-        if rule is not None and not rule[0](value):
+        if rule is not None and not _holds(rule[0], value):
             names = catalog.BACKBONES if m.name == "model" else catalog.TASKS if m.name == "task" else ()
             self.err("E0242", f"invalid {kind} {m.name}: expected {rule[1]}", m.value.span,
                      help=did_you_mean(str(value), names))
@@ -157,10 +158,11 @@ class FieldChecker:
     def finish_block(self, m: A.Block, sub: Scope, kind: str) -> None:
         ent = self.entities[sub.prefix]
         for name in REQUIRED.get(kind, ()):
-            if name not in ent.fields:
+            if name not in ent.fields and not _reported(m, kind, name):
                 self.err("E0243", f"this {kind} needs a field '{name}'", m.name_span or m.span)
-        if kind != "backbone" or "model" not in ent.fields:
-            return
+        model = ent.fields.get("model")
+        if kind != "backbone" or not isinstance(model, str) or model not in catalog.BACKBONES:
+            return  # a wrong model is reported by check_field
         taps = ent.fields.get("taps", catalog.BACKBONES.get(ent.fields["model"]))
         if isinstance(taps, list):
             ent.fields["tap_nodes"], taps = taps, len(taps)
@@ -168,6 +170,25 @@ class FieldChecker:
             self.err("E0243", f"backbone model '{ent.fields['model']}' needs `taps` (a count or node names)",
                      m.name_span or m.span)
             return
+        if type(taps) is not int or taps < 1:  # a wrong fixed value is reported by check_field
+            if isinstance(taps, Decided):
+                self.err("E0242", "invalid backbone taps: a backbone's taps cannot be searched",
+                         m.name_span or m.span)
+            return
         ent.fields["taps"] = taps
         for i in range(taps):
             self.entity(f"{sub.prefix}.tap[{i}]", "tap", sub, m.name_span or m.span)
+
+
+def _reported(m: A.Block, kind: str, name: str) -> bool:
+    """A missing required field was written, but refused (or misspelled): already reported."""
+    written = {x.name for x in m.members if x.kind in ("field", "decision")}
+    unknown = written - (catalog.BLOCK_FIELDS.get(kind) or frozenset())
+    return name in written or bool(did_you_mean(name, unknown))
+
+
+def _holds(rule, value: Any) -> bool:
+    try:
+        return bool(rule(value))
+    except TypeError:  # e.g. a list where a name is expected (unhashable)
+        return False

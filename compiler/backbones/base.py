@@ -1,0 +1,156 @@
+"""The backbone registry, its entry type, the frozen-aware wrapper and checkpoint loading.
+
+A backbone is a fixed, possibly pre-trained module per modality (ARCHITECTURE.md,
+"backbones"): ``BACKBONES.get(model).build(in_shape=..., frozen=..., weights=..., **params)``
+returns a :class:`Backbone` whose forward gives the LIST of its feature taps (the language's
+``net.tap[i]``), and ``tap_shapes(in_shape, **params)`` gives their shapes (batch omitted)
+without building real weights: in closed form, or by a dry run on the meta device.
+
+Frozen (``frozen = true``): every parameter gets ``requires_grad = False`` and the body stays
+in eval mode (BN uses its running statistics) even when the enclosing network is put in
+train mode. (BM-NAS keeps frozen backbones in train mode, seed_algorithms.md section 1.6, a
+quirk we do not copy: a frozen backbone here is a fixed function.)
+
+Checkpoints are read with ``torch.load(weights_only=True)`` (tensors only, no pickled code);
+a ``module.`` prefix (DataParallel) is stripped and a ``{"state_dict": ...}`` or
+``{"model": ...}`` wrapper is opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from genolang.compiler.errors import CompileError, ShapeError
+from genolang.compiler.registry import Registry, bind_params, first_line
+
+Shape = tuple[int, ...]
+
+
+class Backbone(nn.Module):
+    """Wraps a feature body; ``forward(x)`` returns the list of tap tensors."""
+
+    def __init__(self, body: nn.Module, *, frozen: bool = False, model: str = ""):
+        super().__init__()
+        self.body = body
+        self.frozen = bool(frozen)
+        self.model = model
+        if self.frozen:
+            self.body.requires_grad_(False)
+            self.body.eval()
+
+    def train(self, mode: bool = True) -> Backbone:
+        """Like :meth:`nn.Module.train`, but a frozen body stays in eval mode."""
+        super().train(mode)
+        if self.frozen:
+            self.body.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return as_tap_list(self.body(x))
+
+
+def as_tap_list(out: Any) -> list[torch.Tensor]:
+    """A module output as a list of tensors: a tensor, a list/tuple, or a dict (in order)."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, Mapping):
+        return list(out.values())
+    if isinstance(out, (list, tuple)) and all(isinstance(t, torch.Tensor) for t in out):
+        return list(out)
+    raise CompileError(f"a backbone must return a tensor, or a list, tuple or dict of tensors; "
+                       f"got {type(out).__name__}")
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """One registered backbone: ``factory(*, in_shape, weights, **params) -> body`` and its taps."""
+
+    name: str
+    factory: Callable[..., nn.Module]
+    tap_shapes_fn: Callable[..., list[Shape]]
+    taps: int | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def bind(self, params: Mapping[str, Any], *, strict: bool = True) -> dict[str, Any]:
+        """``params`` with defaults filled in; unknown keys raise (or are dropped if not strict)."""
+        return bind_params(f"backbone {self.name!r}", self.params, params, strict=strict)
+
+    def build(self, *, in_shape: Sequence[int], frozen: bool = False, weights: str | Path | None = None,
+              **params: Any) -> Backbone:
+        """The wrapped module; ``weights``: a local checkpoint path (never downloaded)."""
+        body = self.factory(in_shape=tuple(in_shape), weights=weights, **self.bind(params))
+        return Backbone(body, frozen=frozen, model=self.name)
+
+    def tap_shapes(self, in_shape: Sequence[int], **params: Any) -> list[Shape]:
+        """The shapes of the taps (batch omitted) for an input of ``in_shape``."""
+        shapes = self.tap_shapes_fn(in_shape=tuple(int(d) for d in in_shape), **self.bind(params))
+        if self.taps is not None and len(shapes) != self.taps:
+            raise CompileError(f"backbone {self.name!r} should have {self.taps} taps, has {len(shapes)}")
+        return [tuple(int(d) for d in s) for s in shapes]
+
+
+def _wrap(name: str, factory: Callable[..., nn.Module], *, tap_shapes: Callable[..., list[Shape]],
+          taps: int | None = None, params: Mapping[str, Any] | None = None, source: str = "") -> BackboneSpec:
+    return BackboneSpec(name, factory, tap_shapes, taps, dict(params or {}), source or first_line(factory))
+
+
+#: the backbone registry: ``BACKBONES.get(model)`` -> :class:`BackboneSpec`
+BACKBONES: Registry[BackboneSpec] = Registry("backbone", wrap=_wrap)
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from a local checkpoint, loaded with ``weights_only=True``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CompileError(f"backbone weights: no file {str(path)!r}")
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+    if not isinstance(obj, Mapping):
+        raise CompileError(f"backbone weights {str(path)!r} hold a {type(obj).__name__}, not a state dict")
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
+
+
+def load_weights(module: nn.Module, path: str | Path, *, ignore: Sequence[str] = ()) -> None:
+    """Load a local checkpoint into ``module`` (strict, except keys starting with ``ignore``)."""
+    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith(tuple(ignore))}
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise CompileError(f"backbone weights {str(path)!r} do not fit the model: {err}") from None
+
+
+def dry_run_shapes(make: Callable[[], nn.Module], in_shape: Shape) -> list[Shape]:
+    """Tap shapes by running ``make()`` on a meta tensor (no memory, no compute).
+
+    Falls back to a CPU zero tensor when the meta run fails (an op without a meta kernel, a
+    factory that insists on real tensors); a failure there is a :class:`ShapeError`.
+    """
+    try:
+        return _run(make, in_shape, "meta")
+    except CompileError:
+        raise
+    except Exception:  # noqa: BLE001 - any meta failure: retry for real, which reports properly
+        pass
+    try:
+        return _run(make, in_shape, "cpu")
+    except CompileError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a user's module may raise anything
+        raise ShapeError(f"backbone cannot take an input of shape {list(in_shape)}: {err}") from None
+
+
+def _run(make: Callable[[], nn.Module], in_shape: Shape, device: str) -> list[Shape]:
+    with torch.device(device):
+        body = make().eval()
+    with torch.no_grad():
+        out = as_tap_list(body(torch.zeros(1, *in_shape, device=device)))
+    return [tuple(t.shape[1:]) for t in out]
