@@ -1,0 +1,212 @@
+"""Lowering: a space and one of its genotypes -> Graph IR, by generic rules only.
+
+No Python per architecture family: every example space compiles from its file alone. The
+rules (docs/compiler.md has the long form):
+
+- ``input``: a model input (+ its ``frontend``); ``backbone``: the registered model and one
+  ``tap`` node per feature tap.
+- ``node``: its inputs are the fields holding references, in declaration order. Plain
+  references are adapted to the op's kind, combined (``combine``, default ``sum``), then
+  ``op`` and ``act`` apply: ``act(op(combine(inputs)))``. References carrying an op
+  (``op=Enum`` domains) give ``combine(op_k(input_k))``. A binary op (BM-NAS) takes its two
+  inputs as (x, y). A node without inputs reads its container's ``in``; with none, it is an
+  error. ``@prev`` is the previous instance of the node's repeat (for the first: the
+  container's ``in``, or nothing).
+- widths: a node's ``filters``/``hidden`` field, else its container's ``channels``, else the
+  input width. ``stride`` applies to ops reading a strided cell's inputs.
+- ``group``/``cell``: members lowered in order, then ``out`` (``last``, ``concat_all``,
+  ``sum_all``, ``concat_loose``, ``sum_loose``) over its direct members.
+- ``stack``: items in order; a cell's ``@prev``/``@prev2`` are the previous items (the stack's
+  ``in`` before the first); each input of a cell with a width is preprocessed to it (1x1
+  projection, or factorized reduction for an input twice as large: DARTS); a strided cell
+  doubles the stack's running width.
+- ``head``: a vector (pooled or flattened) into [hidden] Linear -> ``classes``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from genolang.compiler.builder import Value
+from genolang.compiler.errors import CompileError, ShapeError
+from genolang.compiler.graph import Graph
+from genolang.compiler.lower_nodes import Frame, NodeLowering
+from genolang.genotype import Genotype
+from genolang.ir import Entity
+from genolang.space import Space
+
+STRUCTURAL = ("input", "backbone", "node", "group", "cell", "stack", "head")
+
+
+class Lowering(NodeLowering):
+    """One lowering run: walks the space's entities in order, building the graph."""
+
+    def run(self) -> Graph:
+        root = Frame(path="", tpath="")
+        for e in self.children[""]:
+            self.lower_entity(e, root)
+        if not self.outputs:
+            raise CompileError(f"space {self.space.name!r} has no head: nothing to output")
+        meta = {"space": self.space.name, "genotype": self.genotype.name, "digest": self.genotype.digest,
+                "fingerprint": self.genotype.fingerprint, "text": self.genotype.to_text()}
+        return self.b.graph(inputs=self.inputs, outputs=self.outputs, **meta)
+
+    def lower_entity(self, e: Entity, frame: Frame) -> None:
+        if not self.active(e):
+            return
+        self.at(e, frame)
+        value = self.guard(lambda: getattr(self, f"lower_{e.kind}")(e, frame), e)
+        if value is not None:
+            frame.bind(e.path, value, member=e.kind in ("node", "group", "stack"))
+
+    # ------------------------------------------------------------------ sources
+
+    def lower_input(self, e: Entity, frame: Frame) -> Value:
+        shape = tuple(e.fields["shape"])
+        v = self.b.add(e.name, "input", [], shape, {"dtype": e.fields.get("dtype", "float32")})
+        self.inputs.append(v.name)
+        if "frontend" not in e.fields:
+            return v
+        from genolang.compiler.frontends import FRONTENDS
+
+        spec = FRONTENDS.get(str(e.fields["frontend"]))
+        params = dict(e.fields.get("frontend_params") or {})
+        out = self.guard(lambda: spec.out_shape(shape, **params), e)
+        return self.b.add(f"{e.name}/frontend", "frontend", [v], out, {"name": spec.name, "params": params})
+
+    def lower_backbone(self, e: Entity, frame: Frame) -> Value:
+        from genolang.compiler.backbones import BACKBONES
+
+        spec = self.guard(lambda: BACKBONES.get(str(e.fields["model"])), e)
+        src = self.ref(e.fields["in"], e, frame, field="in")
+        reserved = {"model", "in", "frozen", "taps", "weights", "name"}
+        params = {k: v for k, v in e.fields.items() if k not in reserved}
+        shapes = self.guard(lambda: spec.tap_shapes(src.shape, **params), e)
+        attrs = {"model": spec.name, "frozen": bool(e.fields.get("frozen", False)),
+                 "weights": e.fields.get("weights"), "params": params, "in_shape": list(src.shape),
+                 "tap_shapes": [list(s) for s in shapes]}
+        body = self.b.add(e.path, "backbone", [src], (), attrs, macs=0)
+        last = body
+        for i, shape in enumerate(shapes):
+            last = self.b.add(f"{e.path}.tap[{i}]", "tap", [body], shape, {"index": i})
+            frame.bind(f"{e.path}.tap[{i}]", last)
+        return last
+
+    def lower_head(self, e: Entity, frame: Frame) -> Value:
+        src = self.b.to_vector(self.ref(e.fields["in"], e, frame, field="in"))
+        hidden = e.fields.get("hidden")
+        classes = int(e.fields["classes"])
+        attrs = {"c_in": src.width, "classes": classes, "hidden": hidden,
+                 "dropout": float(e.fields.get("dropout", 0.0)), "task": e.fields.get("task", "single_label")}
+        macs = src.width * hidden + hidden * classes if hidden else src.width * classes
+        v = self.b.add(e.path, "head", [src], (classes,), attrs, macs=macs)
+        self.outputs.append(v.name)
+        return v
+
+    # ------------------------------------------------------------------ containers
+
+    def lower_group(self, e: Entity, frame: Frame) -> Value:
+        f = self.fields(e)
+        ins = self.refs(f.get("in"), e, frame, field="in")
+        sub = frame.child(e.path, e.path, ins=ins, width=f.get("channels"), length=f.get("length"))
+        self.bind_ins(sub, e.path, f.get("in"), ins)
+        for child in self.children[e.path]:
+            self.lower_entity(child, sub)
+        return self.output(sub, str(f.get("out", "last")), e)
+
+    def lower_cell(self, e: Entity, frame: Frame) -> None:
+        """A cell type is a template: its copies are lowered by the stacks placing them."""
+        return None
+
+    def lower_stack(self, e: Entity, frame: Frame) -> Value:
+        f = self.fields(e)
+        history = [self.ref(f["in"], e, frame, field="in")]
+        width = f.get("channels")
+        for item in self.items[e.path]:
+            if not self.active(item):
+                continue
+            cell = self.ir.entities[item.fields["cell"]]
+            if cell.fields.get("stride", 1) != 1 and width is not None:
+                width = int(width) * int(cell.fields["stride"])
+            self.at(item, frame)
+            out = self.lower_item(item, cell, history, frame, width)
+            frame.bind(item.path, out)
+            history.append(out)
+        return history[-1]
+
+    def lower_item(self, item: Entity, cell: Entity, history: list[Value], frame: Frame,
+                   stack_width: int | None) -> Value:
+        f = self.fields(cell)
+        width = f.get("channels", stack_width)
+        raw = f.get("in", "@prev")
+        ins = [self.prev_item(r, history) if r in ("@prev", "@prev2") else self.ref(r, cell, frame, field="in")
+               for r in (raw if isinstance(raw, list) else [raw])]
+        if width is not None:
+            ins = self.preprocess(ins, int(width), item.path)
+        sub = frame.child(item.path, cell.path, ins=ins, width=width, stride=int(f.get("stride", 1)))
+        self.bind_ins(sub, cell.path, raw, ins)
+        for child in self.children[cell.path]:
+            self.lower_entity(child, sub)
+        return self.output(sub, str(f.get("out", "last")), cell)
+
+    @staticmethod
+    def prev_item(ref: str, history: list[Value]) -> Value:
+        back = 2 if ref == "@prev2" else 1
+        return history[-back] if len(history) >= back else history[-1]
+
+    def preprocess(self, ins: list[Value], width: int, path: str) -> list[Value]:
+        """DARTS cell preprocessing: each input to ``width``; one twice as large is halved first."""
+        sizes = [tuple(v.shape[1:]) for v in ins if v.kind == "map"]
+        size = min(sizes, key=lambda s: s[0] * s[1]) if sizes else None
+        out = []
+        for i, v in enumerate(ins):
+            name = f"{path}.in[{i}]" if len(ins) > 1 else f"{path}.in"
+            if v.kind != "map" or tuple(v.shape[1:]) == size:
+                out.append(self.b.preprocess(v, width, name=name))
+            elif (math.ceil(v.shape[1] / 2), math.ceil(v.shape[2] / 2)) == size:
+                out.append(self.b.reduce(v, width, name=name, memo=False))
+            else:
+                raise ShapeError(f"cell inputs of {v.shape[1]}x{v.shape[2]} and {size[0]}x{size[1]} cannot be "
+                                 "aligned (only a factor of two is a rule)")
+        return out
+
+    @staticmethod
+    def bind_ins(frame: Frame, tpath: str, raw: Any, ins: list[Value]) -> None:
+        """Make ``@cell.in`` / ``@cell.in[i]`` name the container's (preprocessed) inputs."""
+        if isinstance(raw, list):
+            for i, v in enumerate(ins):
+                frame.bind(f"{tpath}.in[{i}]", v)
+        elif ins:
+            frame.bind(f"{tpath}.in", ins[0])
+
+
+def lower(space: Space, genotype: Genotype) -> Graph:
+    """The Graph IR of ``genotype`` (a genotype of ``space``); compile errors name the place."""
+    if genotype.space != space.name or genotype.fingerprint != space.fingerprint:
+        raise CompileError(f"genotype {genotype.name!r} is pinned to space {genotype.space!r} "
+                           f"({genotype.fingerprint[:19]}...), not to {space.name!r} ({space.fingerprint[:19]}...)")
+    return Lowering(space, genotype).run()
+
+
+def load_genotype(path: str, *, genotype: str | None = None) -> tuple[Space, Genotype, str]:
+    """(space, genotype, how) from a file: the named genotype, the file's only one, or a space's default.
+
+    ``how`` says which: "genotype", "default" (every decision has a default) or "sample(seed=0)".
+    """
+    from genolang.document import load
+
+    doc = load(path)
+    if doc.genotypes or genotype is not None:
+        geno = doc.genotype(genotype)
+        return doc.space(geno.space), geno, "genotype"
+    space = doc.space()
+    if all(d.has_default for d in space.ir.decisions):
+        return space, space.default(), "default"
+    return space, space.sample(0), "sample(seed=0)"
+
+
+def compile_file(path: str, *, genotype: str | None = None) -> tuple[Space, Genotype, Graph]:
+    """Load a file and lower one genotype (see :func:`load_genotype`)."""
+    space, geno, _ = load_genotype(path, genotype=genotype)
+    return space, geno, lower(space, geno)
