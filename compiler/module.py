@@ -23,7 +23,7 @@ import logging
 import math
 import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import count
 from typing import Any
 
@@ -39,6 +39,7 @@ from genolang.compiler.frontends import FRONTENDS
 from genolang.compiler.graph import GNode, Graph, Shape
 from genolang.compiler.ops import OPS
 from genolang.compiler.ops.base import FactorizedReduce, ReLUConvBN
+from genolang.compiler.supernet_ops import MIXED_KINDS, build_mixed, fx_mixed
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,8 @@ def build_block(node: GNode, *, affine: bool = True, in_shapes: Sequence[Shape] 
     """
     if node.kind in FUNCTION_KINDS:
         return None
+    if node.kind in MIXED_KINDS:
+        return build_mixed(node, affine)
     if node.kind not in _BUILDERS:
         raise CompileError(f"node {node.name!r} has an unknown kind {node.kind!r}")
     return _BUILDERS[node.kind](node, affine, in_shapes)
@@ -199,7 +202,7 @@ def sum_all(*xs: torch.Tensor) -> torch.Tensor:
 #: names a node may not take: nn.Module's attributes, those GraphNet sets, and the names the
 #: generated forward uses (``self``, the globals torch.fx code refers to)
 RESERVED: frozenset[str] = frozenset(dir(nn.Module())) | {
-    "graph", "names", "input_names", "output_names", "code", "fx_graph", "affine", "module_of",
+    "arch", "graph", "names", "input_names", "output_names", "code", "fx_graph", "affine", "module_of",
     "self", "torch", "operator", "inf", "nan", "NoneType", "device", "fx_pytree", "pytree"}
 
 
@@ -231,8 +234,11 @@ def attribute_names(graph: Graph) -> dict[str, str]:
     return names
 
 
-def _fx_node(g: torch.fx.Graph, node: GNode, args: list[torch.fx.Node], attr: str) -> torch.fx.Node:
+def _fx_node(g: torch.fx.Graph, node: GNode, args: list[torch.fx.Node], attr: str,
+             arch_keys: Mapping[str, str]) -> torch.fx.Node:
     kind = node.kind
+    if kind in MIXED_KINDS:
+        return fx_mixed(g, node, args, attr, arch_keys[node.attrs["decision"]])
     if kind == "tap":
         return g.create_node("call_function", operator.getitem, (args[0], int(_attr(node, "index"))), name=attr)
     if kind == "sum":
@@ -247,7 +253,7 @@ def _fx_node(g: torch.fx.Graph, node: GNode, args: list[torch.fx.Node], attr: st
     return g.create_node("call_module", attr, tuple(args), name=attr)
 
 
-def fx_graph(graph: Graph, names: dict[str, str]) -> torch.fx.Graph:
+def fx_graph(graph: Graph, names: dict[str, str], arch_keys: Mapping[str, str] | None = None) -> torch.fx.Graph:
     """The ``torch.fx.Graph`` of the forward: placeholders in ``graph.inputs`` order, one node per GNode."""
     g = torch.fx.Graph()
     env: dict[str, torch.fx.Node] = {}
@@ -263,7 +269,7 @@ def fx_graph(graph: Graph, names: dict[str, str]) -> torch.fx.Graph:
         missing = [i for i in node.inputs if i not in env]
         if missing:
             raise CompileError(f"node {node.name!r} reads {missing[0]!r} before it is defined")
-        env[node.name] = _fx_node(g, node, [env[i] for i in node.inputs], names[node.name])
+        env[node.name] = _fx_node(g, node, [env[i] for i in node.inputs], names[node.name], arch_keys or {})
     unknown = [o for o in graph.outputs if o not in env]
     if unknown or not graph.outputs:
         raise CompileError(f"graph output {unknown[0]!r} is not a node" if unknown else "the graph has no outputs")
@@ -293,8 +299,10 @@ class GraphNet(nn.Module):
     ``output_names``, ``fx_graph`` (the ``torch.fx.Graph``) and ``code`` (the forward's source).
     """
 
-    def __init__(self, graph: Graph, *, affine: bool = True):
+    def __init__(self, graph: Graph, *, affine: bool = True, arch: nn.Module | None = None):
         super().__init__()
+        if arch is not None:
+            self.arch = arch  # a supernet's ArchParams: the mixed nodes read their weights from it
         self.graph = graph
         self.affine = affine
         self.names = attribute_names(graph)
@@ -309,7 +317,9 @@ class GraphNet(nn.Module):
 
     def _install_forward(self) -> None:
         """Generate and compile the forward; a per-instance subclass holds it (as torch.fx does)."""
-        self.fx_graph = fx_graph(self.graph, self.names)
+        arch = self._modules.get("arch")
+        keys = {p: arch.key(p) for p in arch.paths()} if arch is not None else {}
+        self.fx_graph = fx_graph(self.graph, self.names, keys)
         forward, self.code = compile_forward(self.fx_graph)
         self.__class__ = type(GraphNet.__name__, (GraphNet,), {"forward": forward, "__module__": __name__,
                                                                 "__qualname__": GraphNet.__qualname__})
@@ -333,6 +343,10 @@ def _restore(state: dict[str, Any]) -> GraphNet:
     return net
 
 
-def build_module(graph: Graph, *, affine: bool = True) -> GraphNet:
-    """The :class:`GraphNet` of ``graph`` (``affine=False``: BN without learned scale, a supernet)."""
-    return GraphNet(graph, affine=affine)
+def build_module(graph: Graph, *, affine: bool = True, arch: nn.Module | None = None) -> GraphNet:
+    """The :class:`GraphNet` of ``graph`` (``affine=False``: BN without learned scale, a supernet).
+
+    A graph with mixed nodes (a supernet's) needs ``arch``, the
+    :class:`~genolang.compiler.relax.ArchParams` holding their logits.
+    """
+    return GraphNet(graph, affine=affine, arch=arch)
