@@ -73,7 +73,13 @@ class GraphBuilder:
         return Value(name, shape)
 
     def graph(self, *, inputs: list[str], outputs: list[str], **meta: str) -> Graph:
-        return Graph(nodes=tuple(self.nodes), inputs=tuple(inputs), outputs=tuple(outputs), **meta)
+        """The graph of the nodes the outputs depend on (dead branches pruned; inputs kept)."""
+        live = set(outputs) | set(inputs)
+        for node in reversed(self.nodes):
+            if node.name in live:
+                live.update(node.inputs)
+        nodes = tuple(n for n in self.nodes if n.name in live)
+        return Graph(nodes=nodes, inputs=tuple(inputs), outputs=tuple(outputs), **meta)
 
     # ------------------------------------------------------------------ adapters
 
