@@ -15,6 +15,13 @@ _EXPORTS: dict[str, str] = {
     "FRONTENDS": "frontends", "FrontendSpec": "frontends",
     "OPS": "ops", "OpSpec": "ops", "register_op": "ops",
     "REQUIRED": "registry", "Registry": "registry",
+    "Graph": "graph", "GNode": "graph",
+    "lower": "lower", "load_genotype": "lower",
+    "GraphNet": "module", "build_module": "module",
+    "Summary": "summary", "summarize": "summary",
+    "Compiled": "compile", "compile_genotype": "compile", "compile_path": "compile", "check_budgets": "compile",
+    "Supernet": "supernet", "build_supernet": "supernet",
+    "ArchParams": "relax",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -25,6 +25,7 @@ rules (docs/compiler.md has the long form):
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -37,6 +38,7 @@ from genolang.ir import Entity
 from genolang.space import Space
 
 STRUCTURAL = ("input", "backbone", "node", "group", "cell", "stack", "head")
+log = logging.getLogger(__name__)
 
 
 class Lowering(NodeLowering):
@@ -86,7 +88,7 @@ class Lowering(NodeLowering):
         attrs = {"model": spec.name, "frozen": bool(e.fields.get("frozen", False)),
                  "weights": e.fields.get("weights"), "params": params, "in_shape": list(src.shape),
                  "tap_shapes": [list(s) for s in shapes]}
-        body = self.b.add(e.path, "backbone", [src], (), attrs, macs=0)
+        body = self.b.add(e.path, "backbone", [src], (), attrs, macs=backbone_macs(spec, src.shape, params))
         last = body
         for i, shape in enumerate(shapes):
             last = self.b.add(f"{e.path}.tap[{i}]", "tap", [body], shape, {"index": i})
@@ -179,6 +181,21 @@ class Lowering(NodeLowering):
                 frame.bind(f"{tpath}.in[{i}]", v)
         elif ins:
             frame.bind(f"{tpath}.in", ins[0])
+
+
+def backbone_macs(spec: Any, shape: tuple[int, ...], params: dict[str, Any]) -> int:
+    """A backbone's MACs per sample (0, logged, when its body cannot run on the meta device)."""
+    key = (spec.name, shape, tuple(sorted((k, repr(v)) for k, v in params.items())))
+    if key not in _MACS:
+        try:
+            _MACS[key] = spec.macs(shape, **params)
+        except Exception as err:  # noqa: BLE001 - a user's factory may fail on meta tensors
+            log.warning("backbone %r: MACs not counted (%s)", spec.name, err)
+            _MACS[key] = 0
+    return _MACS[key]
+
+
+_MACS: dict[tuple, int] = {}
 
 
 def lower(space: Space, genotype: Genotype) -> Graph:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from genolang.compiler.builder import GraphBuilder, Value
-from genolang.compiler.errors import CompileError
+from genolang.compiler.errors import CompileError, ShapeError
 from genolang.conditions import all_hold
 from genolang.domains import Domain
 from genolang.errors import Diagnostic
@@ -104,7 +104,8 @@ class NodeLowering:
             if err.first.span is not None:
                 raise
             notes = tuple(f"decided by `{p}` = {self.values[p]!r}" for p in self.decided_paths(e or self.entity))
-            raise CompileError(Diagnostic(err.code, err.first.message, span=(e or self.entity).span,
+            code = "E0380" if isinstance(err, ShapeError) else err.code  # the catalogue's shape mismatch
+            raise CompileError(Diagnostic(code, err.first.message, span=(e or self.entity).span,
                                           source=self.ir.source, notes=notes)) from None
 
     def decided_paths(self, e: Entity | None) -> list[str]:

@@ -292,8 +292,10 @@ API_ONLY: tuple[tuple[str, str, str], ...] = (
     ("E0351", "no valid sample", "Space.sample() when `forbid` rejects every draw"),
     ("E0904", "size enumeration too large", "Space.size() with too many combinations of conditional decisions"),
     ("E0260-E0263", "templates", "not applicable: the language has no templates yet"),
-    ("E0370", "budget violated", "later: the compiler evaluates `require` budgets"),
-    ("E0380", "shape mismatch", "later: the compiler checks shapes when lowering"),
+    ("E0370", "budget violated", "genolang.compiler.compile_genotype: the network breaks a `require` budget "
+                                 "(tests/test_compiler_budget.py)"),
+    ("E0380", "shape mismatch", "genolang.compiler.lower: shapes no adapter rule can align "
+                                "(tests/test_compiler_lower.py)"),
 )
 
 _SECTIONS = (("E01", "Syntax"), ("E02", "Space semantics"), ("E03", "Genotype semantics"), ("E09", "Limits"))

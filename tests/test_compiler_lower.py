@@ -56,6 +56,9 @@ def test_mfas_table1_graph_reads_the_papers_features():
         assert concat.inputs[2:] == ((f"fusion[{layer - 1}]",) if layer else ())
         assert g[f"fusion[{layer}]"].attrs["act"] == act
     assert g["classifier"].inputs == ("fusion[3]",)
+    # LeNet MACs: conv 5x5 1->3 at 112x112, then four 3x3 convs doubling the width at halved sizes
+    assert g["audio_net"].macs == 3 * 112 * 112 * 25 + sum(
+        3 * 2 ** i * (112 // 2 ** i) ** 2 * 3 * 2 ** (i - 1) * 9 for i in range(1, 5))
 
 
 def test_darts_geometry_doubles_at_reductions_and_reduces_inputs():
@@ -99,7 +102,8 @@ def test_shapes_no_rule_can_align_are_a_compile_error_naming_the_line():
     space = genolang.loads(SUM_SPACE, "sum.geno").space()
     with pytest.raises(CompileError) as info:
         lower(space, space.default())
-    assert info.value.line == 5 and "30x30" in str(info.value) and "sum.geno:5" in str(info.value)
+    err = info.value
+    assert err.code == "E0380" and err.line == 5 and "30x30" in str(err) and "sum.geno:5" in str(err)
 
 
 def test_a_genotype_of_another_space_is_refused():

@@ -96,6 +96,19 @@ class BackboneSpec:
         return [tuple(int(d) for d in s) for s in shapes]
 
 
+    def macs(self, in_shape: Sequence[int], **params: Any) -> int:
+        """Multiply-accumulates per sample, counted by running the body on the meta device."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        shape = tuple(int(d) for d in in_shape)
+        with torch.device("meta"):
+            body = self.factory(in_shape=shape, weights=None, **self.bind(params)).eval()
+            x = torch.zeros(1, *shape)
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            body(x)
+        return int(counter.get_total_flops()) // 2
+
+
 def _wrap(name: str, factory: Callable[..., nn.Module], *, tap_shapes: Callable[..., list[Shape]],
           taps: int | None = None, params: Mapping[str, Any] | None = None, source: str = "") -> BackboneSpec:
     return BackboneSpec(name, factory, tap_shapes, taps, dict(params or {}), source or first_line(factory))
