@@ -41,3 +41,9 @@ class ShapeError(CompileError, ValueError):
     """An input whose rank, kind or size a building block cannot consume."""
 
     default_code = "E0404"
+
+
+class ExportError(CompileError, RuntimeError):
+    """A network the ONNX exporter refuses, or whose ONNX graph disagrees with PyTorch."""
+
+    default_code = "E0405"

@@ -179,7 +179,7 @@ def build_block(node: GNode, *, affine: bool = True, in_shapes: Sequence[Shape] 
     front-ends and backbones when their attrs hold no ``in_shape``, and by ``to_seq``
     without ``positions``.
     """
-    if node.kind in FUNCTION_KINDS:
+    if node.kind in FUNCTION_KINDS or _act_function(node):
         return None
     if node.kind in MIXED_KINDS:
         return build_mixed(node, affine)
@@ -234,9 +234,21 @@ def attribute_names(graph: Graph) -> dict[str, str]:
     return names
 
 
+#: parameter-free activations emitted as function calls (no module call in the forward)
+ACT_FUNCTIONS: dict[str, Any] = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
+
+
+def _act_function(node: GNode) -> bool:
+    return node.kind == "act" and node.attrs.get("act") in ACT_FUNCTIONS and not node.attrs.get("params")
+
+
 def _fx_node(g: torch.fx.Graph, node: GNode, args: list[torch.fx.Node], attr: str,
-             arch_keys: Mapping[str, str]) -> torch.fx.Node:
+             arch_keys: Mapping[str, str], direct: frozenset[str] = frozenset()) -> torch.fx.Node:
     kind = node.kind
+    if _act_function(node):
+        return g.create_node("call_function", ACT_FUNCTIONS[node.attrs["act"]], (args[0],), name=attr)
+    if kind == "backbone" and node.name in direct:  # a body that returns its taps as a list
+        return g.create_node("call_module", f"{attr}.body", tuple(args), name=attr)
     if kind in MIXED_KINDS:
         return fx_mixed(g, node, args, attr, arch_keys[node.attrs["decision"]])
     if kind == "tap":
@@ -253,7 +265,8 @@ def _fx_node(g: torch.fx.Graph, node: GNode, args: list[torch.fx.Node], attr: st
     return g.create_node("call_module", attr, tuple(args), name=attr)
 
 
-def fx_graph(graph: Graph, names: dict[str, str], arch_keys: Mapping[str, str] | None = None) -> torch.fx.Graph:
+def fx_graph(graph: Graph, names: dict[str, str], arch_keys: Mapping[str, str] | None = None,
+             direct: frozenset[str] = frozenset()) -> torch.fx.Graph:
     """The ``torch.fx.Graph`` of the forward: placeholders in ``graph.inputs`` order, one node per GNode."""
     g = torch.fx.Graph()
     env: dict[str, torch.fx.Node] = {}
@@ -269,7 +282,7 @@ def fx_graph(graph: Graph, names: dict[str, str], arch_keys: Mapping[str, str] |
         missing = [i for i in node.inputs if i not in env]
         if missing:
             raise CompileError(f"node {node.name!r} reads {missing[0]!r} before it is defined")
-        env[node.name] = _fx_node(g, node, [env[i] for i in node.inputs], names[node.name], arch_keys or {})
+        env[node.name] = _fx_node(g, node, [env[i] for i in node.inputs], names[node.name], arch_keys or {}, direct)
     unknown = [o for o in graph.outputs if o not in env]
     if unknown or not graph.outputs:
         raise CompileError(f"graph output {unknown[0]!r} is not a node" if unknown else "the graph has no outputs")
@@ -308,27 +321,28 @@ class GraphNet(nn.Module):
         self.names = attribute_names(graph)
         self.input_names = tuple(graph.inputs)
         self.output_names = tuple(graph.outputs)
-        self._install_forward()  # first: it checks the graph (inputs defined before use)
-        for node in graph.nodes:
+        fx_graph(graph, self.names, {n.attrs["decision"]: "_" for n in graph.nodes if "decision" in n.attrs})
+        for node in graph.nodes:  # the graph is well formed (checked above): build its modules
             module = build_block(node, affine=affine, in_shapes=[graph[i].shape for i in node.inputs])
             if module is not None:
                 setattr(self, self.names[node.name], module)
+        self._install_forward()
         log.debug("built GraphNet of %d nodes (%s)", len(graph.nodes), graph.genotype or "unnamed genotype")
 
     def _install_forward(self) -> None:
         """Generate and compile the forward; a per-instance subclass holds it (as torch.fx does)."""
         arch = self._modules.get("arch")
         keys = {p: arch.key(p) for p in arch.paths()} if arch is not None else {}
-        self.fx_graph = fx_graph(self.graph, self.names, keys)
+        direct = frozenset(n.name for n in self.graph.nodes
+                           if n.kind == "backbone" and getattr(self.module_of(n.name).body, "returns_tap_list", False))
+        self.fx_graph = fx_graph(self.graph, self.names, keys, direct)
         forward, self.code = compile_forward(self.fx_graph)
         self.__class__ = type(GraphNet.__name__, (GraphNet,), {"forward": forward, "__module__": __name__,
                                                                 "__qualname__": GraphNet.__qualname__})
 
     def module_of(self, node: str) -> nn.Module | None:
         """The module of node ``node`` (``None`` for function nodes)."""
-        if self.graph[node].kind in FUNCTION_KINDS:
-            return None
-        return getattr(self, self.names[node])
+        return getattr(self, self.names[node], None)
 
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
         state = {k: v for k, v in self.__dict__.items() if k not in ("fx_graph", "code")}

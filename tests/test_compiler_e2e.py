@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import genolang
 from genolang.compiler.errors import CompileError
+from genolang.compiler.export import export_compiled
 from genolang.compiler.lower import load_genotype, lower
 from genolang.compiler.module import build_module
 from genolang.compiler.summary import summarize
@@ -76,3 +77,28 @@ def test_random_genotypes_of_small_spaces_run_forward_and_backward(path, seed):
         assert "no inputs" in str(err)
         return
     run_forward_backward(graph)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", GENOTYPE_FILES, ids=lambda p: p.stem)
+def test_every_example_genotype_exports_and_matches_onnxruntime(path, tmp_path):
+    """export_compiled checks onnxruntime against torch at batch 1, 3 and 64 before writing."""
+    import onnx
+
+    space, geno, _ = load_genotype(str(path))
+    graph = lower(space, geno)
+    report = export_compiled(graph, build_module(graph), tmp_path / "model.onnx", check_batches=(1, 3, 64))
+    assert report.batches == (1, 3, 64) and max(report.max_abs_diff.values()) <= 1e-3
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "model.onnx")).metadata_props}
+    assert meta["genolang.digest"] == geno.digest and meta["genolang.fingerprint"] == space.fingerprint
+    assert genolang.loads(meta["genolang.genotype"], "meta.geno", spaces=[space]).genotype() == geno
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [p for p in SMALL if p.stem != "randomnet_avmnist"], ids=lambda p: p.stem)
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_random_genotypes_of_small_spaces_export(path, seed, tmp_path_factory):
+    space = genolang.load(path).space()
+    graph = lower(space, space.sample(seed))
+    export_compiled(graph, build_module(graph), tmp_path_factory.mktemp("onnx") / "m.onnx", check_batches=(1, 3))

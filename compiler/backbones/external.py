@@ -32,6 +32,8 @@ from genolang.compiler.registry import REQUIRED, close_names
 class TapExtractor(nn.Module):
     """``create_feature_extractor`` around ``model``; forward returns the tapped nodes as a list."""
 
+    returns_tap_list = True  # forward gives the list of taps: the compiled forward calls it directly
+
     def __init__(self, model: nn.Module, taps: Sequence[str]):
         super().__init__()
         from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names

@@ -35,6 +35,8 @@ SOURCE = "MFAS models/central/avmnist.py (seed_algorithms.md section 2.2)"
 class GPLeNet(nn.Module):
     """MFAS ``GP_LeNet`` (blocks=3, "LeNet-3") and ``GP_LeNet_Deeper`` (blocks=5, "LeNet-5") minus the classifier."""
 
+    returns_tap_list = True  # forward gives the list of taps: the compiled forward calls it directly
+
     def __init__(self, in_channels: int, c: int = 3, *, blocks: int = 3, gp1_after_pool: bool = False):
         super().__init__()
         self.blocks = blocks

@@ -1,0 +1,173 @@
+"""The compiler's subcommands: ``genolang compile``, ``export`` and ``draw``.
+
+Registered into the main parser by :func:`register` (see :func:`genolang.cli._extensions`).
+Importing this module imports neither torch nor the compiler proper, so ``genolang check``
+stays fast; each handler imports what it needs. Exit codes and error rendering are the main
+CLI's: 0 ok, 1 invalid input (any :class:`~genolang.errors.GenolangError`), 2 bad usage.
+
+FILE may hold genotypes (``--genotype`` names one when there are several) or a space alone:
+then its declared defaults are compiled (``Space.default()``), or ``Space.sample(seed=0)``
+when it declares none; the output says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from genolang.cli import EXIT_OK, out, out_json
+from genolang.errors import UsageError
+
+if TYPE_CHECKING:
+    from genolang.compiler.graph import Graph
+    from genolang.genotype import Genotype
+    from genolang.space import Space
+
+
+@dataclass(frozen=True)
+class Target:
+    """The genotype a command compiles, its space and where it came from."""
+
+    space: Space
+    genotype: Genotype
+    origin: str  # "genotype", "default" or "sample(seed=0)"
+
+    def describe(self) -> str:
+        where = f"{self.space.name} v{self.space.version}"
+        if self.origin == "genotype":
+            return f"genotype {self.genotype.name} of {where}"
+        why = "declared defaults" if self.origin == "default" else "no genotype and no defaults declared"
+        return f"{self.origin} genotype of {where} ({why})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"genotype": self.genotype.name, "space": self.space.name, "origin": self.origin,
+                "digest": self.genotype.digest}
+
+
+# ------------------------------------------------------------------ subcommands
+def cmd_compile(args: argparse.Namespace) -> int:
+    from genolang.compiler.module import build_module
+    from genolang.compiler.summary import summarize
+
+    target = resolve_target(args.file, genotype=args.genotype)
+    summary = summarize(build_module(lower_target(target)))
+    if args.json:
+        out_json({"file": args.file, **target.to_json(), "summary": summary.to_json()})
+    else:
+        out(f"# {target.describe()}")
+        out(summary.table())
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from genolang.compiler.export import export_compiled
+    from genolang.compiler.module import build_module
+
+    target = resolve_target(args.file, genotype=args.genotype)
+    graph = lower_target(target)
+    net = build_module(graph)
+    if args.weights:
+        load_weights(net, Path(args.weights))
+    report = export_compiled(graph, net, args.out, opset=args.opset)
+    if args.json:
+        out_json({"file": args.file, **target.to_json(), **report.to_json()})
+    else:
+        worst = max(report.max_abs_diff.values(), default=0.0)
+        out(f"wrote {report.path} ({report.file_size} bytes, opset {report.opset}): {target.describe()}; "
+            f"onnxruntime matches PyTorch at batches {', '.join(map(str, report.batches))} "
+            f"(max abs diff {worst:.2g})")
+    return EXIT_OK
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
+    from genolang.compiler.draw import DotMissingError, render, to_dot
+
+    target = resolve_target(args.file, genotype=args.genotype)
+    text = to_dot(lower_target(target))
+    if not args.out:
+        sys.stdout.write(text)
+        return EXIT_OK
+    path = Path(args.out)
+    if path.suffix.lower() != ".dot":
+        try:
+            written = render(text, path)
+        except DotMissingError as exc:
+            written = path.with_suffix(".dot")
+            sys.stderr.write(f"genolang draw: warning: {exc.first.message}; wrote {written} instead\n")
+            _write_text(written, text)
+    else:
+        written = _write_text(path, text)
+    if args.json:
+        out_json({"file": args.file, **target.to_json(), "path": str(written)})
+    else:
+        out(f"wrote {written}: {target.describe()}")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ helpers
+def resolve_target(path: str, *, genotype: str | None = None) -> Target:
+    """The genotype named (or the only one) in ``path``; a lone space's default or sample."""
+    from genolang.compiler.lower import load_genotype
+
+    return Target(*load_genotype(path, genotype=genotype))
+
+
+def lower_target(target: Target) -> Graph:
+    """The Graph IR of a target (imports the compiler, hence torch)."""
+    from genolang.compiler.lower import lower
+
+    return lower(target.space, target.genotype)
+
+
+def load_weights(net: Any, path: Path) -> None:
+    """Load a ``state_dict`` (or a checkpoint holding one under ``"state_dict"``) into ``net``."""
+    import torch
+
+    from genolang.compiler.errors import CompileError
+
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors of many kinds
+        raise CompileError(f"cannot read weights {path}: {exc}") from exc
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise CompileError(f"{path} holds a {type(state).__name__}, not a state_dict")
+    try:
+        net.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise CompileError(f"weights {path} do not fit the network: {exc}") from exc
+
+
+def _write_text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------ registration
+def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add ``compile``, ``export`` and ``draw`` to the main CLI's subparsers."""
+    p = add(sub, "compile", cmd_compile, "lower a genotype to a PyTorch network and summarise it")
+    _common(p)
+    p = add(sub, "export", cmd_export, "export a genotype's network to ONNX, checked against PyTorch")
+    _common(p)
+    p.add_argument("-o", "--out", required=True, help="the .onnx file to write")
+    p.add_argument("--weights", help="a state_dict (.pt) to load into the network first")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    p = add(sub, "draw", cmd_draw, "Graphviz picture of a genotype's compiled graph")
+    _common(p)
+    p.add_argument("-o", "--out", help="write to a .dot, .png, .svg or .pdf file (default: dot text on stdout)")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a .geno file holding a genotype, or a space (its default is compiled)")
+    p.add_argument("--genotype", help="the genotype to use when the file holds several")
+
+
+__all__ = ["Target", "cmd_compile", "cmd_draw", "cmd_export", "register", "resolve_target"]
