@@ -10,7 +10,7 @@ from typing import Any as _Any
 _EXPORTS: dict[str, str] = {
     "ACTIVATIONS": "activations", "ActivationSpec": "activations",
     "BACKBONES": "backbones", "Backbone": "backbones", "BackboneSpec": "backbones",
-    "CompileError": "errors", "OpParamError": "errors", "RegistryError": "errors", "ShapeError": "errors",
+    "CompileError": "errors", "ExportError": "errors", "OpParamError": "errors", "RegistryError": "errors", "ShapeError": "errors",
     "UnknownNameError": "errors",
     "FRONTENDS": "frontends", "FrontendSpec": "frontends",
     "OPS": "ops", "OpSpec": "ops", "register_op": "ops",
@@ -22,6 +22,8 @@ _EXPORTS: dict[str, str] = {
     "Compiled": "compile", "compile_genotype": "compile", "compile_path": "compile", "check_budgets": "compile",
     "Supernet": "supernet", "build_supernet": "supernet",
     "ArchParams": "relax",
+    "ExportReport": "export", "export_compiled": "export", "export_onnx": "export",
+    "to_dot": "draw",
 }
 
 __all__ = sorted(_EXPORTS)
