@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import genolang
@@ -15,6 +15,7 @@ from genolang.compiler.module import build_module
 from genolang.compiler.summary import summarize
 
 from conftest import GENOTYPE_FILES, SPACE_FILES
+from strategies import genotypes
 
 SMALL = [p for p in SPACE_FILES if p.stem in ("mfas_avmnist", "bmnas_avmnist", "randomnet_avmnist", "zoph_le_macro")]
 
@@ -67,12 +68,12 @@ def test_frozen_backbones_get_no_gradient_and_stay_in_eval_mode():
 
 
 @pytest.mark.parametrize("path", SMALL, ids=lambda p: p.stem)
-@settings(max_examples=5, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1))
-def test_random_genotypes_of_small_spaces_run_forward_and_backward(path, seed):
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_genotypes_of_small_spaces_run_forward_and_backward(path, data):
     space = genolang.load(path).space()
     try:
-        graph = lower(space, space.sample(seed))
+        graph = lower(space, data.draw(genotypes(space)))
     except CompileError as err:  # RandomNet may leave a fusion layer without inputs (documented)
         assert "no inputs" in str(err)
         return
@@ -96,9 +97,9 @@ def test_every_example_genotype_exports_and_matches_onnxruntime(path, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", [p for p in SMALL if p.stem != "randomnet_avmnist"], ids=lambda p: p.stem)
-@settings(max_examples=3, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1))
-def test_random_genotypes_of_small_spaces_export(path, seed, tmp_path_factory):
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_genotypes_of_small_spaces_export(path, data, tmp_path_factory):
     space = genolang.load(path).space()
-    graph = lower(space, space.sample(seed))
+    graph = lower(space, data.draw(genotypes(space)))
     export_compiled(graph, build_module(graph), tmp_path_factory.mktemp("onnx") / "m.onnx", check_batches=(1, 3))

@@ -73,6 +73,8 @@ def nasnet_size() -> int:
 SIZES = {
     "mfas_avmnist": (mfas_size, 837_930),
     "randomnet_avmnist": (randomnet_size, 17_428_188_652_935_605_013_970_944),
+    # the same search space at a CPU width (the stem and widths are fixed, not searched)
+    "randomnet_avdigits": (randomnet_size, 17_428_188_652_935_605_013_970_944),
     "bmnas_avmnist": (bmnas_size, 90_720_000),
     "darts_cifar": (darts_size, 1_076_746_950_455_072_400),
     "zoph_le_macro": (zoph_le_size, 2_251_799_813_685_248),
