@@ -1,0 +1,175 @@
+"""The ``train`` and ``infer`` subcommands, registered into ``genolang`` by :func:`register`.
+
+``genolang train FILE --data SPEC --out DIR`` compiles FILE's genotype (``--genotype`` names
+one; a lone space compiles its defaults, see ``genolang compile``), trains it on the dataset
+SPEC names (:func:`genolang.runtime.data.load_dataset`) and writes ``DIR/model.pt`` (the best
+``state_dict``), ``DIR/metrics.json`` and ``DIR/genotype.geno``. ``genolang infer MODEL.onnx
+--data SPEC`` runs an exported model over one split with onnxruntime. The same ``--seed``
+gives the same dataset splits, so ``infer`` on ``test`` sees the samples ``train`` tested on.
+
+Importing this module imports neither torch nor the compiler; the handlers do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from genolang.cli import EXIT_OK, out, out_json
+from genolang.errors import UsageError
+
+if TYPE_CHECKING:
+    from genolang.genotype import Genotype
+    from genolang.runtime.dataset import MultimodalDataset
+    from genolang.runtime.train import TrainConfig, TrainResult
+    from genolang.space import Space
+
+_CONFIG_ARGS = ("epochs", "steps", "batch_size", "lr", "optimizer", "seed")
+
+
+# ------------------------------------------------------------------ subcommands
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from genolang.compiler.compile import compile_genotype
+    from genolang.compiler.lower import load_genotype
+    from genolang.runtime.train import resolve_device, train
+
+    config = train_config(args)
+    device = resolve_device(args.device)
+    space, genotype, origin = load_genotype(args.file, genotype=args.genotype)
+    show = _show_progress(args)
+    data = load_data(args.data, seed=args.seed, space=space, progress=show)
+    torch.manual_seed(args.seed)  # the initial weights
+    compiled = compile_genotype(space, genotype)
+    out_dir = Path(args.out)
+    write_genotype(out_dir / "genotype.geno", genotype, space)
+    meta = {"genotype": {"name": genotype.name, "space": space.name, "digest": genotype.digest, "origin": origin,
+                         "file": args.file},
+            "data": args.data, "params": compiled.summary.params, "trainable": compiled.summary.trainable}
+    result = train(compiled.net, data, config, input_names=compiled.net.input_names, device=device,
+                   out_dir=out_dir, progress=show, meta=meta)
+    if args.json:
+        out_json({"ok": True, "out": str(out_dir), **meta, **result.to_json()})
+    else:
+        out(summary_table(result, meta=meta, out_dir=out_dir, total=config.steps))
+    return EXIT_OK
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    from genolang.runtime.onnx import OnnxModel, infer
+
+    model = OnnxModel(args.model)
+    data = load_data(args.data, seed=args.seed, space=None, progress=_show_progress(args))
+    result = infer(model, data[args.split], batch_size=args.batch_size, progress=_show_progress(args),
+                   task=data.task)
+    doc = {"model": args.model, "genotype": model.genotype, "digest": model.digest, "split": args.split,
+           **result.to_json()}
+    if args.json:
+        out_json({"ok": True, **doc})
+        return EXIT_OK
+    m = result.metrics
+    f1 = f", weighted F1 {m.f1_weighted:.4f}" if m.f1_weighted is not None else ""
+    out(f"accuracy {m.accuracy:.4f}{f1} on {m.n} samples of {data.name}/{args.split}; {args.model} "
+        f"({model.genotype or 'no genolang metadata'}) on {result.provider}, "
+        f"{result.samples_per_second:,.0f} samples/s")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ helpers
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` of the options given (the others keep their defaults)."""
+    from pydantic import ValidationError
+
+    from genolang.runtime.train import TrainConfig
+
+    given = {k: getattr(args, k) for k in _CONFIG_ARGS if getattr(args, k, None) is not None}
+    if args.no_amp:
+        given["amp"] = False
+    try:
+        return TrainConfig(**given)
+    except ValidationError as exc:
+        problems = "; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
+                             for e in exc.errors())
+        raise UsageError(problems) from None
+
+
+def load_data(spec: str, *, seed: int, space: Space | None, progress: bool) -> MultimodalDataset:
+    """``load_dataset(spec, seed=)``, checked against ``space``'s inputs when given."""
+    try:
+        from genolang.runtime import data as loader
+    except ModuleNotFoundError as exc:
+        if exc.name != "genolang.runtime.data":
+            raise
+        raise UsageError("--data needs the dataset loaders (genolang.runtime.data), which are not "
+                         "installed") from None
+    dataset = loader.load_dataset(spec, seed=seed, progress=progress)
+    check = getattr(loader, "check_against_space", None)
+    if space is not None and check is not None:
+        check(dataset, space)
+    return dataset
+
+
+def write_genotype(path: Path, genotype: Genotype, space: Space) -> Path:
+    """The genotype's text, importing its space's file (relative to ``path``) when there is one."""
+    source = Path(space.ir.source.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imports = (Path(os.path.relpath(source.resolve(), path.parent.resolve())).as_posix(),) \
+        if source.is_file() else ()
+    path.write_text(genotype.to_text(imports=imports), encoding="utf-8")
+    return path
+
+
+def summary_table(result: TrainResult, *, meta: dict[str, Any], out_dir: Path, total: int | None) -> str:
+    """A short two-column summary of a finished run."""
+    best, test = result.best_val, result.test
+    rows = [("genotype", f"{meta['genotype']['name']} of {meta['genotype']['space']} "
+                         f"({meta['genotype']['origin']})"),
+            ("params", f"{meta['params']:,} ({meta['trainable']:,} trainable)"),
+            ("best val", f"{_score(best)} at step {result.best_step}/{total or result.steps}"),
+            ("test", _score(test) if test is not None else "(no test split)"),
+            ("time", f"{result.seconds:.1f} s on {result.device}"),
+            ("throughput", f"{result.samples_per_second:,.0f} samples/s (training)"),
+            ("wrote", ", ".join(str(out_dir / n) for n in ("model.pt", "metrics.json", "genotype.geno")))]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:{width}}  {v}" for k, v in rows)
+
+
+def _score(m: Any) -> str:
+    text = f"acc {m.accuracy:.4f}"
+    return text + (f", weighted F1 {m.f1_weighted:.4f}" if m.f1_weighted is not None else "") + f" (n={m.n})"
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    return not args.json and sys.stderr.isatty()
+
+
+# ------------------------------------------------------------------ registration
+def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add ``train`` and ``infer`` to the main CLI's subparsers."""
+    p = add(sub, "train", cmd_train, "train a genotype's network on a dataset; keep the best on val")
+    p.add_argument("file", help="a .geno file holding a genotype, or a space (its default is trained)")
+    p.add_argument("--genotype", help="the genotype to use when the file holds several")
+    p.add_argument("--data", required=True, metavar="SPEC", help="the dataset (see `genolang data`)")
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="write model.pt, metrics.json, genotype.geno")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, help="passes over the training split (default 10)")
+    length.add_argument("--steps", type=int, help="optimizer steps in all (instead of --epochs)")
+    p.add_argument("--batch-size", type=int, help="training batch size (default 64)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), help="default adam")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data splits, weights and shuffling")
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p = add(sub, "infer", cmd_infer, "run an exported ONNX model over a dataset split (onnxruntime)")
+    p.add_argument("model", help="an .onnx file written by `genolang export`")
+    p.add_argument("--data", required=True, metavar="SPEC", help="the dataset (see `genolang data`)")
+    p.add_argument("--split", default="test", help="train, val or test (default test)")
+    p.add_argument("--batch-size", type=int, default=256, help="default 256")
+    p.add_argument("--seed", type=int, default=0, help="the dataset seed (as given to train)")
+
+
+__all__ = ["cmd_infer", "cmd_train", "load_data", "register", "summary_table", "train_config", "write_genotype"]

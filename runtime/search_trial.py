@@ -1,0 +1,194 @@
+"""One search trial, in whichever process runs it (see :mod:`genolang.runtime.search`).
+
+A trial function ``trial_fn(job, ctx) -> metrics`` trains ``job.genotype`` for ``job.steps``
+steps and returns at least ``{"val_accuracy": ...}``. The default, :func:`train_trial`,
+follows RandomNet: compile, load the weights the bank holds for the same nodes, train,
+store the trained weights back. Tests and other protocols inject their own (a module-level
+function when trials run in worker processes, since it is pickled).
+
+:func:`execute` turns the failures a search survives (:data:`FAILURES`: divergence, out of
+memory, a genotype that does not compile) into a :class:`TrialOutcome` carrying the reason;
+any other exception is a bug and stops the search.
+
+Trials run in the parent (:class:`InlineExecutor`, one worker) or in a "spawn" process pool,
+each worker loading the dataset once in its initializer and keeping its own weight bank.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import os
+import pickle
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import torch
+
+from genolang.compiler.errors import CompileError
+from genolang.genotype import Genotype
+from genolang.runtime.dataset import MultimodalDataset
+from genolang.runtime.errors import DivergedError, OutOfMemoryError, SearchError
+from genolang.runtime.ledger import SCORE_KEY
+from genolang.runtime.sharing import WeightBank
+from genolang.space import Space
+
+log = logging.getLogger(__name__)
+
+#: what makes a trial fail (recorded, the search goes on); anything else stops the search
+FAILURES: tuple[type[BaseException], ...] = (DivergedError, OutOfMemoryError, CompileError, torch.OutOfMemoryError)
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """One trial to run: the genotype, its planned index, S steps, the training seed."""
+
+    idx: int
+    genotype: Genotype
+    steps: int
+    seed: int
+
+
+@dataclass
+class TrialContext:
+    """What the trials of one process share: space, data, training config, device, weight bank."""
+
+    space: Space
+    data: MultimodalDataset
+    config: Any = None  # a TrainConfig; None means TrainConfig()'s defaults
+    device: str | None = None
+    bank: WeightBank | None = None
+
+
+TrialFn = Callable[[TrialJob, TrialContext], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """A trial's result as it crosses back to the parent: metrics, or the failure's reason."""
+
+    metrics: dict[str, Any] | None
+    error: str | None
+    seconds: float
+
+    @property
+    def failed(self) -> bool:
+        return self.metrics is None
+
+
+def train_trial(job: TrialJob, ctx: TrialContext) -> dict[str, Any]:
+    """The default trial: compile, load shared weights, train S steps, val accuracy, store weights.
+
+    With ``config.steps`` set, :func:`~genolang.runtime.train.train` evaluates ``val`` once,
+    after the last step, so ``best_val`` is the trained network's validation result. Weights
+    of a diverged trial never reach the bank (the exception comes first).
+    """
+    from genolang.compiler.compile import compile_genotype
+    from genolang.runtime.train import TrainConfig, resolve_device, train
+
+    device = resolve_device(ctx.device)
+    compiled = compile_genotype(ctx.space, job.genotype, device=device)
+    net = compiled.net
+    shared = ctx.bank.load_into(net) if ctx.bank is not None else 0
+    config = (ctx.config or TrainConfig()).model_copy(update={"steps": job.steps, "seed": job.seed})
+    result = train(net, ctx.data, config, input_names=net.input_names, device=device)
+    if ctx.bank is not None:
+        ctx.bank.store_from(net)
+    return {SCORE_KEY: result.best_val.accuracy, "val_loss": result.best_val.loss,
+            "val_score": result.best_val.score, "steps": result.steps, "train_seconds": round(result.seconds, 3),
+            "params": compiled.summary.params, "shared_tensors": shared}
+
+
+def execute(job: TrialJob, ctx: TrialContext, fn: TrialFn) -> TrialOutcome:
+    """Run one trial; the failures of :data:`FAILURES` become an outcome with their reason.
+
+    Non-finite metric values are stored as ``None`` (the ledger's JSON has no NaN).
+    """
+    start = time.perf_counter()
+    try:
+        metrics = dict(fn(job, ctx))
+    except FAILURES as exc:
+        reason = failure_reason(exc)
+        log.info("trial %d (%s) failed: %s", job.idx, job.genotype.digest[7:19], reason.splitlines()[0])
+        return TrialOutcome(None, reason, time.perf_counter() - start)
+    if not isinstance(metrics.get(SCORE_KEY), (int, float)):
+        raise SearchError(f"the trial function returned no number {SCORE_KEY!r} (got {metrics!r})")
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
+    if clean[SCORE_KEY] is None:
+        return TrialOutcome(None, f"DivergedError: {SCORE_KEY} is {metrics[SCORE_KEY]}", time.perf_counter() - start)
+    return TrialOutcome(clean, None, time.perf_counter() - start)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """``"DivergedError: the training loss became nan at step 3 ..."`` (a diagnostic's messages, joined)."""
+    diagnostics = getattr(exc, "diagnostics", None)
+    text = "; ".join(d.message for d in diagnostics) if diagnostics else str(exc)
+    return f"{type(exc).__name__}: {text}".strip()
+
+
+# ------------------------------------------------------------------ executors
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(space: Space, data: MultimodalDataset | str, data_seed: int, config: Any, device: str | None,
+                 share: bool, fn: TrialFn, threads: int) -> None:
+    """A pool worker's initializer: load the dataset once, make this process's weight bank."""
+    torch.set_num_threads(threads)
+    if isinstance(data, str):
+        from genolang.runtime.data import load_dataset
+
+        data = load_dataset(data, seed=data_seed)
+    _WORKER["ctx"] = TrialContext(space, data, config, device, WeightBank() if share else None)
+    _WORKER["fn"] = fn
+
+
+def _run_in_worker(job: TrialJob) -> TrialOutcome:
+    return execute(job, _WORKER["ctx"], _WORKER["fn"])
+
+
+class InlineExecutor:
+    """Runs each submitted call at once, in this process (the ``workers=1`` path)."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:  # handed over as a ProcessPoolExecutor would
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        return None
+
+
+@contextmanager
+def trial_executor(ctx: TrialContext, fn: TrialFn, *, workers: int, data: MultimodalDataset | str,
+                   data_seed: int = 0) -> Iterator[tuple[Any, Callable[[TrialJob], TrialOutcome]]]:
+    """(executor, the function to submit with each job): inline for one worker, else a spawn pool.
+
+    Pool workers get ``data`` as given: a spec string is loaded by each worker (``data_seed``),
+    a dataset is pickled to each once. Each worker uses ``cpu_count // workers`` threads.
+    """
+    if workers == 1:
+        yield InlineExecutor(), partial(execute, ctx=ctx, fn=fn)
+        return
+    try:
+        pickle.dumps(fn)
+    except Exception as exc:  # lambdas, closures, functions of __main__ under "python -c"
+        raise SearchError(f"with workers > 1 the trial function must be picklable (a module-level function "
+                          f"or a functools.partial of one): {exc}") from None
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker,
+                               initargs=(ctx.space, data, data_seed, ctx.config, ctx.device, ctx.bank is not None,
+                                         fn, threads))
+    try:
+        yield pool, _run_in_worker
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,119 @@
+"""Parameter sharing across sampled architectures (RandomNet's search protocol, after ENAS).
+
+RandomNet trains each sampled architecture for only S steps; to make those few steps worth
+more, a network starts from the weights that earlier architectures left at the same place.
+:class:`WeightBank` keeps those weights, keyed by
+
+    (graph node name, parameter or buffer name inside the node's module, shape)
+
+The node name says where and what: ``"image_stack[1].layer[2]/conv3x3"`` is the 3x3
+convolution of layer 2 of the second image cell. So two genotypes share a tensor only when
+they put the same op at the same place and its shape matches (a node whose width or inputs
+changed keeps its fresh initialization). Parameters and persistent buffers (BatchNorm
+running statistics) are shared; non-persistent buffers are not.
+
+The bank holds CPU copies: :meth:`WeightBank.load_into` copies them into a fresh network
+(on any device), :meth:`WeightBank.store_from` copies a trained network's tensors back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str, tuple[int, ...]]
+
+
+def node_tensors(net: nn.Module) -> Iterator[tuple[Key, torch.Tensor]]:
+    """(key, tensor) for every parameter and persistent buffer of a GraphNet's node modules.
+
+    The tensors are the module's own (``state_dict`` views): copying into them changes the net.
+    """
+    names: dict[str, str] = getattr(net, "names", {})
+    for node in net.graph.nodes:
+        module = getattr(net, names.get(node.name, ""), None) if node.name in names else None
+        if not isinstance(module, nn.Module):
+            continue
+        for pname, tensor in module.state_dict(keep_vars=True).items():
+            yield (node.name, pname, tuple(tensor.shape)), tensor
+
+
+class WeightBank:
+    """Shared weights by (node name, tensor name, shape); see the module docstring."""
+
+    def __init__(self) -> None:
+        self._store: dict[Key, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._store
+
+    def keys(self) -> list[Key]:
+        return list(self._store)
+
+    def get(self, key: Key) -> torch.Tensor | None:
+        """The stored CPU tensor of ``key`` (``None`` when absent)."""
+        return self._store.get(key)
+
+    @torch.no_grad()
+    def load_into(self, net: nn.Module) -> int:
+        """Copy every stored tensor whose key the net has into it; returns how many."""
+        count = 0
+        for key, tensor in node_tensors(net):
+            stored = self._store.get(key)
+            if stored is None or stored.dtype != tensor.dtype:
+                continue
+            tensor.copy_(stored)
+            count += 1
+        log.debug("weight bank: %d of %d stored tensors loaded", count, len(self))
+        return count
+
+    @torch.no_grad()
+    def store_from(self, net: nn.Module) -> int:
+        """Save (CPU copies of) every node tensor of the net, replacing older ones; returns how many."""
+        count = 0
+        for key, tensor in node_tensors(net):
+            self._store[key] = tensor.detach().to("cpu", copy=True)
+            count += 1
+        return count
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """A flat ``{"node|name|shape": tensor}`` dict (what :meth:`save` writes)."""
+        return {_encode(k): v for k, v in self._store.items()}
+
+    def save(self, path: str | Path) -> None:
+        """Write the bank atomically (a temporary file renamed over ``path``)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(self.state(), tmp)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> WeightBank:
+        """A bank read back from :meth:`save`'s file (``weights_only=True``)."""
+        bank = cls()
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        bank._store = {_decode(k): v for k, v in state.items()}
+        return bank
+
+    def __repr__(self) -> str:
+        return f"WeightBank({len(self)} tensors)"
+
+
+def _encode(key: Key) -> str:
+    node, name, shape = key
+    return f"{node}|{name}|{','.join(map(str, shape))}"
+
+
+def _decode(text: str) -> Key:
+    node, name, shape = text.rsplit("|", 2)
+    return node, name, tuple(int(s) for s in shape.split(",") if s)

@@ -1,0 +1,115 @@
+"""``genolang search``: search a space's genotypes on a dataset; the best comes out as a file.
+
+``genolang search SPACE_FILE --searcher random --budget N --out DIR [--data avdigits]
+[--steps S] [--workers N] [--resume] [--seed S] [--device D] [--json]`` runs
+:func:`genolang.runtime.search.run_search`: N trials, each trained S steps (default 10% of
+the training set) and scored by validation accuracy, recorded in ``DIR/ledger.sqlite``;
+``DIR/best.geno`` holds the best genotype (importing SPACE_FILE). ``--resume`` continues a
+search killed or finished in DIR (a larger ``--budget`` extends it).
+
+Importing this module imports neither torch nor the runtime; the handler does. Exit codes are
+the main CLI's: 0 ok, 1 invalid input (any GenolangError), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from genolang.cli import EXIT_OK, out, out_json
+from genolang.errors import UsageError
+
+if TYPE_CHECKING:
+    from genolang.runtime.dataset import MultimodalDataset
+    from genolang.runtime.search import SearchResult
+    from genolang.space import Space
+
+_CONFIG_ARGS = ("batch_size", "lr", "optimizer")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Run (or resume) a search and print its summary."""
+    from genolang.document import load
+    from genolang.runtime.search import run_search
+    from genolang.searchers.base import searcher_class
+
+    if args.budget < 1 or args.workers < 1 or (args.steps is not None and args.steps < 1):
+        raise UsageError("--budget, --workers and --steps must be at least 1")
+    space = load(args.space_file).space(args.space)
+    searcher_class(args.searcher)  # an unknown name fails before the data is loaded
+    show = not args.json and sys.stderr.isatty()
+    data = _load_data(args.data, seed=args.seed, space=space, progress=show)
+    result = run_search(space, data, searcher=args.searcher, budget=args.budget, out_dir=Path(args.out),
+                        steps=args.steps, train_config=_train_config(args), seed=args.seed, resume=args.resume,
+                        workers=args.workers, share_weights=not args.no_share, progress=show,
+                        space_file=Path(args.space_file), device=args.device)
+    if args.json:
+        out_json({"ok": True, "space": space.name, "searcher": args.searcher, **result.to_json()})
+    else:
+        out(summary_table(result))
+    return EXIT_OK
+
+
+def _train_config(args: argparse.Namespace) -> Any:
+    """The TrainConfig of the options given (``steps`` is set per trial by the search)."""
+    from pydantic import ValidationError
+
+    from genolang.runtime.train import TrainConfig
+
+    given: dict[str, Any] = {k: getattr(args, k) for k in _CONFIG_ARGS if getattr(args, k, None) is not None}
+    if args.no_amp:
+        given["amp"] = False
+    try:
+        return TrainConfig(seed=args.seed, **given)
+    except ValidationError as exc:
+        raise UsageError("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
+                                   for e in exc.errors())) from None
+
+
+def _load_data(spec: str, *, seed: int, space: Space, progress: bool) -> MultimodalDataset:
+    """The dataset SPEC names, checked against the space's inputs."""
+    from genolang.runtime.data import check_against_space, load_dataset
+
+    dataset = load_dataset(spec, seed=seed, progress=progress)
+    check_against_space(dataset, space)
+    return dataset
+
+
+def summary_table(result: SearchResult) -> str:
+    """The final table: trials done/failed, best val accuracy, best digest, wall time, outputs."""
+    best = f"{result.best_score:.4f}" if result.best_score is not None else "(no trial succeeded)"
+    rows = [("trials", f"{result.done} done, {result.failed} failed"
+                       + (f" ({result.recovered} interrupted, retried)" if result.recovered else "")),
+            ("best val acc", best),
+            ("best genotype", result.best.digest if result.best is not None else "-"),
+            ("wall time", f"{result.seconds:.1f} s"),
+            ("wrote", ", ".join(str(result.out_dir / n) for n in ("best.geno", "trials.jsonl", "summary.json",
+                                                                  "ledger.sqlite")))]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:{width}}  {v}" for k, v in rows)
+
+
+def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add ``genolang search`` to the main parser."""
+    p = add(sub, "search", cmd_search, "search a space's genotypes on a dataset (random, ...); "
+                                       "writes the best genotype and a resumable trial ledger")
+    p.add_argument("space_file", metavar="SPACE_FILE", help="the .geno file declaring the space")
+    p.add_argument("--space", help="the space to search when the file declares several")
+    p.add_argument("--searcher", default="random", help="the search algorithm (default random)")
+    p.add_argument("--budget", type=int, required=True, metavar="N", help="trials to finish (done or failed)")
+    p.add_argument("-o", "--out", required=True, metavar="DIR",
+                   help="write ledger.sqlite, trials.jsonl, best.geno, summary.json here")
+    p.add_argument("--data", default="avdigits", metavar="SPEC", help="the dataset (default avdigits)")
+    p.add_argument("--steps", type=int, metavar="S",
+                   help="training steps per trial (default: 10%% of the training set at the batch size)")
+    p.add_argument("--workers", type=int, default=1, help="trials run in parallel processes (default 1)")
+    p.add_argument("--resume", action="store_true", help="continue the search recorded in --out")
+    p.add_argument("--seed", type=int, default=0, help="seed of the searcher, the data and the training")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    p.add_argument("--batch-size", type=int, help="training batch size (default 64)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), help="default adam")
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--no-share", action="store_true", help="no parameter sharing between trials")

@@ -1,0 +1,286 @@
+"""The search driver: a tiny search end to end, kill -9 and resume, failed trials, weight sharing.
+
+Trials use :func:`stub_trial`, a few SGD steps written here, so that the driver is tested
+without the trainer; ``test_a_search_with_the_real_trainer`` runs the default trial function
+when ``genolang.runtime.train`` is installed. ``stub_trial`` and :func:`logging_trial` are
+module-level so that worker and killed processes can import them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+import genolang
+from genolang.compiler.compile import compile_genotype
+from genolang.runtime.dataset import MultimodalDataset, Split
+from genolang.runtime.errors import DivergedError, LedgerError, SearchError
+from genolang.runtime.ledger import Ledger
+from genolang.runtime.search import TrialContext, TrialJob, run_search
+from genolang.runtime.sharing import WeightBank
+from genolang.searchers.base import make_searcher
+
+SPACE = """genolang 1
+
+space duo version 1 {
+  input a { shape = [8] }
+  input b { shape = [6] }
+  enum Act { relu, tanh, identity }
+  node ha { op = fc; hidden: choice(8, 16); in = @a; act: Act }
+  node hb { op = fc; hidden: choice(8, 16); in = @b; act: Act }
+  node fusion { op = fc; hidden = 16; combine = concat; x: subset(ha, hb, min = 1); act: Act }
+  head y { in = @fusion; classes = 3 }
+}
+"""
+
+
+def make_dataset(seed: int = 0) -> MultimodalDataset:
+    """Two vector modalities, 3 classes that depend on both."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def split(n: int) -> Split:
+        a, b = torch.randn(n, 8, generator=gen), torch.randn(n, 6, generator=gen)
+        y = (a[:, 0] + b[:, 0] > 0).long() + (a[:, 1] - b[:, 1] > 1).long()
+        return Split({"a": a, "b": b}, y)
+
+    return MultimodalDataset("synth", {"train": split(128), "val": split(64), "test": split(32)}, num_classes=3)
+
+
+def write_space(folder: Path):
+    path = folder / "duo.geno"
+    path.write_text(SPACE, encoding="utf-8")
+    return genolang.load(path).space(), path
+
+
+def stub_trial(job: TrialJob, ctx: TrialContext, *, nan_at: frozenset[int] = frozenset()) -> dict:
+    """Compile, share weights, ``job.steps`` SGD steps (NaN inputs for ``idx in nan_at``), val accuracy."""
+    torch.manual_seed(job.seed)
+    net = compile_genotype(ctx.space, job.genotype).net
+    shared = ctx.bank.load_into(net) if ctx.bank is not None else 0
+    batches = ctx.data["train"].batches(32, shuffle=True, seed=job.seed)
+    for _, (xs, y) in zip(range(job.steps), batches):
+        if job.idx in nan_at:
+            xs = {k: v * float("nan") for k, v in xs.items()}
+        loss = torch.nn.functional.cross_entropy(net(*(xs[n] for n in net.input_names)), y)
+        if not torch.isfinite(loss):
+            raise DivergedError(f"the training loss became {loss.item()}")
+        net.zero_grad()
+        loss.backward()
+        with torch.no_grad():  # plain SGD: torch.optim's first step imports torch._dynamo (seconds)
+            for p in net.parameters():
+                p -= 0.1 * p.grad
+    if ctx.bank is not None:
+        ctx.bank.store_from(net)
+    val = ctx.data["val"]
+    with torch.no_grad():
+        pred = net(*(val.inputs[n] for n in net.input_names)).argmax(1)
+    return {"val_accuracy": float((pred == val.labels).float().mean()), "shared_tensors": shared}
+
+
+def logging_trial(job: TrialJob, ctx: TrialContext) -> dict:
+    """Logs start/end per digest to $GENOLANG_TEST_LOG, sleeping $GENOLANG_TEST_SLEEP between."""
+    log = Path(os.environ["GENOLANG_TEST_LOG"])
+    with open(log, "a") as handle:
+        handle.write(f"start {job.genotype.digest}\n")
+    time.sleep(float(os.environ.get("GENOLANG_TEST_SLEEP", "0")))
+    with open(log, "a") as handle:
+        handle.write(f"end {job.genotype.digest}\n")
+    return {"val_accuracy": (int(job.genotype.digest[-4:], 16) % 1000) / 1000}
+
+
+def score_trial(job: TrialJob, ctx: TrialContext) -> dict:
+    """No training: a score from the digest, and the process that ran the trial."""
+    return {"val_accuracy": (int(job.genotype.digest[-4:], 16) % 1000) / 1000, "pid": os.getpid()}
+
+
+def test_a_tiny_search_writes_ledger_trials_and_a_loadable_best(tmp_path):
+    space, path = write_space(tmp_path)
+    out = tmp_path / "run"
+    result = run_search(space, make_dataset(), budget=3, steps=3, out_dir=out, trial_fn=stub_trial)
+    assert (result.done, result.failed) == (3, 0) and result.best is not None
+    with Ledger(out / "ledger.sqlite") as ledger:
+        assert ledger.counts() == {"running": 0, "done": 3, "failed": 0}
+        assert ledger.meta()["budget"] == {"steps": 3} and ledger.meta()["searcher"] == "random"
+        assert max(t.score for t in ledger.done()) == result.best_score
+    lines = [json.loads(line) for line in (out / "trials.jsonl").read_text().splitlines()]
+    assert [r["idx"] for r in lines] == [0, 1, 2] and all(r["status"] == "done" for r in lines)
+    assert (out / "best.geno").read_text().count('import "../duo.geno"') == 1
+    best = genolang.load(out / "best.geno").genotype("best")
+    assert best == result.best and space.validate(best.values) == best
+    assert best.meta["val_accuracy"] == pytest.approx(result.best_score, abs=1e-6)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["done"] == 3 and summary["best"]["digest"] == result.best.digest
+    # the asks are the random searcher's, in order
+    searcher = make_searcher("random", space, seed=0)
+    assert [t.digest for t in result.trials] == [searcher.ask().digest for _ in range(3)]
+
+
+def test_an_existing_folder_needs_resume_and_the_same_search(tmp_path):
+    space, _ = write_space(tmp_path)
+    out = tmp_path / "run"
+    run_search(space, make_dataset(), budget=1, steps=1, out_dir=out, trial_fn=stub_trial)
+    with pytest.raises(SearchError, match="not empty"):
+        run_search(space, make_dataset(), budget=2, steps=1, out_dir=out, trial_fn=stub_trial)
+    with pytest.raises(LedgerError, match="searcher_seed"):
+        run_search(space, make_dataset(), budget=2, steps=1, seed=1, out_dir=out, trial_fn=stub_trial, resume=True)
+    with pytest.raises(LedgerError, match="budget"):
+        run_search(space, make_dataset(), budget=2, steps=2, out_dir=out, trial_fn=stub_trial, resume=True)
+    more = run_search(space, make_dataset(), budget=2, steps=1, out_dir=out, trial_fn=stub_trial, resume=True)
+    assert more.done == 2 and len((out / "trials.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path):
+    space, _ = write_space(tmp_path)
+    out = tmp_path / "run"
+    trial = functools.partial(stub_trial, nan_at=frozenset({1}))
+    result = run_search(space, make_dataset(), budget=4, steps=3, out_dir=out, trial_fn=trial)
+    assert (result.done, result.failed) == (3, 1)
+    with Ledger(out / "ledger.sqlite") as ledger:
+        (failed,) = ledger.failed()
+    assert failed.idx == 1 and failed.error.startswith("DivergedError: the training loss became nan")
+    assert failed.metrics is None and result.best.digest != failed.digest
+
+
+def test_kill_9_mid_trial_then_resume_loses_and_retrains_nothing(tmp_path, monkeypatch):
+    space, _ = write_space(tmp_path)
+    out, log, budget = tmp_path / "run", tmp_path / "trials.log", 5
+    script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+              "import genolang\nfrom test_search import make_dataset, logging_trial\n"
+              "from genolang.runtime.search import run_search\n"
+              f"space = genolang.load({str(tmp_path / 'duo.geno')!r}).space()\n"
+              f"run_search(space, make_dataset(), budget={budget}, steps=2, out_dir={str(out)!r}, "
+              "trial_fn=logging_trial)\n")
+    env = {**os.environ, "GENOLANG_TEST_LOG": str(log), "GENOLANG_TEST_SLEEP": "0.5"}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+    try:
+        _wait_for(out / "ledger.sqlite", done=2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    with Ledger(out / "ledger.sqlite") as ledger:
+        done_before = {t.digest for t in ledger.done()}
+        killed = {t.digest for t in ledger.running()}
+    assert len(done_before) >= 2 and len(killed) <= 1
+
+    monkeypatch.setenv("GENOLANG_TEST_LOG", str(log))
+    monkeypatch.setenv("GENOLANG_TEST_SLEEP", "0")
+    result = run_search(space, make_dataset(), budget=budget, steps=2, out_dir=out, trial_fn=logging_trial,
+                        resume=True)
+    assert result.done == budget and result.recovered == len(killed)
+    with Ledger(out / "ledger.sqlite") as ledger:
+        rows = ledger.history()
+    assert len(rows) == budget and len({t.digest for t in rows}) == budget
+    events = [line.split() for line in log.read_text().splitlines()]
+    ends = Counter(d for kind, d in events if kind == "end")
+    starts = Counter(d for kind, d in events if kind == "start")
+    assert set(ends) == {t.digest for t in rows} and set(ends.values()) == {1}  # nothing trained twice
+    assert all(starts[d] == 2 for d in killed)  # the killed trial started again, and only it
+    assert killed <= set(ends) and done_before <= set(ends)
+    # the resumed search asked exactly what an uninterrupted one would have
+    searcher = make_searcher("random", space, seed=0)
+    assert [t.digest for t in rows] == [searcher.ask().digest for _ in range(budget)]
+    assert len((out / "trials.jsonl").read_text().splitlines()) == budget
+
+
+def _wait_for(path: Path, *, done: int, timeout: float = 60.0) -> None:
+    """Poll the ledger (read-only) until ``done`` trials are done and another is running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            try:
+                with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
+                    counts = dict(conn.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
+                if counts.get("done", 0) >= done and counts.get("running", 0) == 1:
+                    return
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError(f"the search never reached {done} done trials")
+
+
+def test_weight_bank_round_trip_and_sharing_between_genotypes(tmp_path):
+    space, _ = write_space(tmp_path)
+    first = space.validate({"ha.hidden": 8, "ha.act": "relu", "hb.hidden": 8, "hb.act": "tanh",
+                            "fusion.x": ["@ha", "@hb"], "fusion.act": "relu"})
+    net = compile_genotype(space, first).net
+    bank = WeightBank()
+    stored = bank.store_from(net)
+    assert stored == len(net.state_dict()) and ("ha/fc", "weight", (8, 8)) in bank
+    fresh = compile_genotype(space, first).net
+    assert bank.load_into(fresh) == stored
+    assert all(torch.equal(v, fresh.state_dict()[k]) for k, v in net.state_dict().items())
+    bank.save(tmp_path / "bank.pt")
+    assert WeightBank.load(tmp_path / "bank.pt").keys() == bank.keys()
+    # another genotype: ha and the head keep their shapes, hb and the fusion layer do not
+    second = space.validate({**first.values, "hb.hidden": 16, "ha.act": "tanh"})
+    other = compile_genotype(space, second).net
+    assert bank.load_into(other) == 5  # ha/fc weight+bias, fusion/fc bias (16), y weight+bias
+    assert torch.equal(other.ha_fc.weight, net.ha_fc.weight) and torch.equal(other.y[0].weight, net.y[0].weight)
+    assert torch.equal(other.fusion_fc.bias, net.fusion_fc.bias)
+    assert other.hb_fc.weight.shape != net.hb_fc.weight.shape
+    assert other.fusion_fc.weight.shape != net.fusion_fc.weight.shape
+
+
+def test_trials_start_from_shared_weights_unless_disabled(tmp_path):
+    space, _ = write_space(tmp_path)
+    shared = run_search(space, make_dataset(), budget=3, steps=2, out_dir=tmp_path / "a", trial_fn=stub_trial)
+    counts = [t.metrics["shared_tensors"] for t in shared.trials]
+    assert counts[0] == 0 and all(c >= 2 for c in counts[1:])  # the head's weight and bias, at least
+    assert (tmp_path / "a" / "shared_weights.pt").exists()
+    alone = run_search(space, make_dataset(), budget=2, steps=2, out_dir=tmp_path / "b", trial_fn=stub_trial,
+                       share_weights=False)
+    assert [t.metrics["shared_tensors"] for t in alone.trials] == [0, 0]
+
+
+@pytest.mark.slow
+def test_parallel_workers_finish_the_budget(tmp_path):
+    space, _ = write_space(tmp_path)
+    result = run_search(space, make_dataset(), budget=3, steps=1, out_dir=tmp_path / "run", trial_fn=score_trial,
+                        workers=2)
+    assert (result.done, result.failed) == (3, 0)
+    assert len({t.digest for t in result.trials}) == 3
+    assert os.getpid() not in {t.metrics["pid"] for t in result.trials}  # the trials ran in the workers
+
+
+def test_a_search_with_the_real_trainer(tmp_path):
+    train = pytest.importorskip("genolang.runtime.train", reason="the trainer is not installed")
+    space, _ = write_space(tmp_path)
+    config = train.TrainConfig(batch_size=32, amp=False)
+    result = run_search(space, make_dataset(), budget=2, out_dir=tmp_path / "run", train_config=config,
+                        device="cpu")
+    assert (result.done, result.failed) == (2, 0)
+    steps = {t.metrics["steps"] for t in result.trials}
+    assert steps == {1}  # default: 10% of 128 samples at batch 32 -> ceil(0.4) = 1 step
+    assert 0.0 <= result.best_score <= 1.0 and result.trials[1].metrics["shared_tensors"] >= 2
+
+
+def test_the_search_command(tmp_path, capsys):
+    data = pytest.importorskip("genolang.runtime.data", reason="the dataset loaders are not installed")
+    pytest.importorskip("genolang.runtime.train", reason="the trainer is not installed")
+    from genolang.cli import main
+
+    _, path = write_space(tmp_path)
+    npz = data.save_dataset(make_dataset(), tmp_path / "synth.npz")
+    args = ["search", str(path), "--budget", "2", "--out", str(tmp_path / "run"), "--data", str(npz),
+            "--steps", "1", "--device", "cpu", "--batch-size", "32"]
+    assert main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] and doc["done"] == 2 and doc["best_digest"].startswith("sha256:")
+    assert main([*args[:3], "3", *args[4:], "--resume"]) == 0
+    table = capsys.readouterr().out
+    best = json.loads((tmp_path / "run" / "summary.json").read_text())["best"]["digest"]
+    assert "3 done, 0 failed" in table and "best val acc" in table and best in table
+    assert main(["search", str(path), "--budget", "1", "--out", str(tmp_path / "other"), "--data", str(npz),
+                 "--searcher", "randon"]) == 1
+    assert "did you mean 'random'" in capsys.readouterr().err
