@@ -36,10 +36,17 @@ PREFERRED = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 
 def default_providers() -> list[str]:
-    """CUDA then CPU, keeping those this onnxruntime build offers."""
+    """CUDA then CPU, keeping those this onnxruntime build offers and this machine can run.
+
+    onnxruntime-gpu lists the CUDA provider even on a machine without a GPU driver, then fails
+    loudly when asked for it; CUDA is only offered when torch sees a CUDA device.
+    """
     import onnxruntime as ort
+    import torch
 
     available = set(ort.get_available_providers())
+    if not torch.cuda.is_available():
+        available.discard("CUDAExecutionProvider")
     return [p for p in PREFERRED if p in available] or ["CPUExecutionProvider"]
 
 
