@@ -1,0 +1,249 @@
+"""An LSTM controller trained with REINFORCE (Zoph & Le, ICLR 2017; ENAS, Pham et al. 2018).
+
+The controller emits a genotype as the action sequence of
+:mod:`genolang.searchers.encoding`: at each step an ``LSTMCell`` (``hidden`` units, default
+64) reads the embedding of the previous action (a learned start vector at the first step),
+and a linear head for the step's key (the decision path, plus the sub-action index of
+compound references; created lazily, sized to the key's vocabulary) gives the logits.
+Logits are shaped as in ENAS: divided by ``temperature`` (None: not), then
+``tanh_constant * tanh(logits)`` (None: not); options not allowed by the earlier values
+are masked out. Parameters start uniform in (-``init_range``, ``init_range``) (ENAS: 0.1).
+
+Learning (ENAS' controller, batch ``batch`` = 1 by default): the reward of a told genotype
+is its validation accuracy (0 for a failed trial) plus ``entropy_weight`` times the
+entropy of its sampling distributions (summed over steps, no gradient); the baseline moves
+first, ``b <- b - (1 - baseline_decay) * (b - R)`` (b starts at 0), then the loss is
+``-log pi(actions) * (R - b)``. Gradients of ``batch`` tells are averaged into one Adam
+step (learning rate ``lr``).
+
+Defaults follow ENAS' code where the brief left them open (melodyguan/enas
+``scripts/cifar10_macro_search.sh``: ``tanh_constant`` 1.5, no temperature; Adam lr 0.0035
+of the micro search, entropy weight 1e-4); the baseline decay is 0.95, not ENAS' 0.99, so
+that the baseline follows the rewards within the few hundred trials of a search here.
+
+Determinism: weights start from ``torch.manual_seed``-style generators seeded with the
+searcher's seed, and actions are drawn with a seeded ``torch.Generator``; the run is a
+function of the seed and of the results told, so :meth:`RLSearcher.replay` asks again
+(discarding the genotype, with a warning when it differs from the one told) before telling
+each result, and a resumed search continues as an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar, Mapping
+
+import torch
+from torch import nn
+
+from genolang.errors import GenotypeError
+from genolang.genotype import Genotype
+from genolang.runtime.errors import SearchError
+from genolang.searchers.base import Result, Searcher, register_searcher
+from genolang.searchers.encoding import MAX_OPTIONS, Step, trace_of, unsupported, walk
+from genolang.space import Space
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread meanwhile: the controller's tensors are tiny, and intra-op
+    threads only spin against each other (and against trials) on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class Controller:
+    """The policy: an LSTM cell over the action sequence, one head and embedding per step key."""
+
+    def __init__(self, *, hidden: int, init_range: float, lr: float, seed: int,
+                 temperature: float | None, tanh_constant: float | None):
+        self.hidden, self.init_range = hidden, init_range
+        self.temperature, self.tanh_constant = temperature, tanh_constant
+        self._init = torch.Generator().manual_seed(seed)
+        self.cell = self._fresh(nn.LSTMCell, hidden, hidden)
+        self.start = nn.Parameter(torch.empty(1, hidden))
+        self._uniform([self.start])
+        self.heads: dict[str, nn.Linear] = {}
+        self.embeddings: dict[str, nn.Embedding] = {}
+        self.optimizer = torch.optim.Adam([*self.cell.parameters(), self.start], lr=lr)
+
+    def _fresh(self, cls: type[nn.Module], *args: int) -> Any:
+        module = nn.utils.skip_init(cls, *args)
+        self._uniform(list(module.parameters()))
+        return module
+
+    def _uniform(self, params: list[nn.Parameter]) -> None:
+        with torch.no_grad():
+            for p in params:
+                p.uniform_(-self.init_range, self.init_range, generator=self._init)
+
+    def _modules_for(self, step: Step) -> tuple[nn.Linear, nn.Embedding]:
+        """The head and embedding of ``step.key``, created (and given to Adam) on first use."""
+        if step.key not in self.heads:
+            size = len(step.options)
+            self.heads[step.key] = self._fresh(nn.Linear, self.hidden, size)
+            self.embeddings[step.key] = self._fresh(nn.Embedding, size, self.hidden)
+            self.optimizer.add_param_group({"params": [*self.heads[step.key].parameters(),
+                                                       *self.embeddings[step.key].parameters()]})
+        return self.heads[step.key], self.embeddings[step.key]
+
+    def logits(self, head: nn.Linear, h: torch.Tensor, allowed: Sequence[int]) -> torch.Tensor:
+        """The shaped logits of the allowed options (in ``allowed`` order)."""
+        out = head(h).squeeze(0)
+        if self.temperature is not None:
+            out = out / self.temperature
+        if self.tanh_constant is not None:
+            out = self.tanh_constant * torch.tanh(out)
+        return out[torch.as_tensor(list(allowed), dtype=torch.long)]
+
+    def run(self, space: Space, pick: "Picker") -> tuple[dict[str, Any], list[int], torch.Tensor, torch.Tensor]:
+        """Walk ``space`` with the controller: (values, actions, log-probability, entropy).
+
+        ``pick(step, log_probs)`` chooses the index among ``step.allowed`` (sampling, or
+        following given actions); steps with one allowed option are taken without asking.
+        """
+        state = (torch.zeros(1, self.hidden), torch.zeros(1, self.hidden))
+        x = self.start
+        log_prob, entropy = torch.zeros(()), torch.zeros(())
+
+        def choose(step: Step) -> int:
+            nonlocal state, x, log_prob, entropy
+            head, embedding = self._modules_for(step)
+            state = self.cell(x, state)
+            logp = torch.log_softmax(self.logits(head, state[0], step.allowed), dim=0)
+            j = pick(step, logp) if len(step.allowed) > 1 else 0
+            log_prob = log_prob + logp[j]
+            entropy = entropy - (logp.exp() * logp).sum()
+            index = step.allowed[j]
+            x = embedding(torch.tensor([index]))
+            return index
+
+        trace = walk(space, choose)
+        return trace.values, trace.actions, log_prob, entropy
+
+
+class Picker:
+    """Chooses a position in ``step.allowed`` given the log-probabilities of those options."""
+
+    def __call__(self, step: Step, log_probs: torch.Tensor) -> int:
+        raise NotImplementedError
+
+
+class Sampler(Picker):
+    """Draws from the policy with a seeded generator."""
+
+    def __init__(self, generator: torch.Generator):
+        self.generator = generator
+
+    def __call__(self, step: Step, log_probs: torch.Tensor) -> int:
+        return int(torch.multinomial(log_probs.exp(), 1, generator=self.generator))
+
+
+class Follower(Picker):
+    """Takes the given actions (teacher forcing)."""
+
+    def __init__(self, actions: Sequence[int]):
+        self._actions = iter(actions)
+
+    def __call__(self, step: Step, log_probs: torch.Tensor) -> int:
+        return list(step.allowed).index(next(self._actions))
+
+
+@register_searcher("rl")
+class RLSearcher(Searcher):
+    """REINFORCE over an LSTM controller, with a moving-average baseline and an entropy bonus."""
+
+    OPTIONS: ClassVar[Mapping[str, Any]] = {
+        "hidden": 64, "lr": 3.5e-3, "baseline_decay": 0.95, "entropy_weight": 1e-4,
+        "tanh_constant": 1.5, "temperature": None, "init_range": 0.1, "batch": 1, "max_attempts": 100}
+
+    def __init__(self, space: Space, *, seed: int = 0, **options: Any):
+        super().__init__(space, seed=seed, **options)
+        opt = self.options
+        self.controller = Controller(hidden=int(opt["hidden"]), init_range=float(opt["init_range"]),
+                                     lr=float(opt["lr"]), seed=self.seed, temperature=_maybe(opt["temperature"]),
+                                     tanh_constant=_maybe(opt["tanh_constant"]))
+        self._sampler = Sampler(torch.Generator().manual_seed(self.seed))
+        self.baseline = 0.0
+        self.last_reward: float | None = None
+        self._accumulated = 0
+        self._pending: dict[str, list[int]] = {}
+        self._asks = 0
+
+    @classmethod
+    def applies_to(cls, space: Space) -> str | None:
+        """Discrete spaces whose steps have at most :data:`MAX_OPTIONS` options."""
+        return unsupported(space, max_options=MAX_OPTIONS)
+
+    def ask(self) -> Genotype:
+        """A genotype sampled from the controller (forbidden ones are sampled again)."""
+        self._asks += 1
+        attempts = max(1, int(self.options["max_attempts"]))
+        for _ in range(attempts):
+            with torch.no_grad(), one_thread():
+                values, actions, _, _ = self.controller.run(self.space, self._sampler)
+            try:
+                genotype = self.space.validate(values, name=f"rl_{self._asks}")
+            except GenotypeError:
+                continue
+            self._pending[genotype.digest] = actions
+            return genotype
+        raise SearchError(f"the rl controller sampled no valid genotype of '{self.space.name}' "
+                          f"in {attempts} tries (forbid rules)")
+
+    def policy(self, genotype: Genotype, actions: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log-probability, summed entropy) of the controller emitting ``genotype`` (with gradients)."""
+        actions = list(actions) if actions is not None else trace_of(self.space, genotype).actions
+        _, _, log_prob, entropy = self.controller.run(self.space, Follower(actions))
+        return log_prob, entropy
+
+    def tell(self, genotype: Genotype, score: float | None, *, failed: bool = False) -> None:
+        """One REINFORCE step (an Adam step every ``batch`` tells); reward 0 for a failed trial."""
+        super().tell(genotype, score, failed=failed)
+        with one_thread():
+            self._learn(genotype, 0.0 if failed or score is None else float(score))
+
+    def _learn(self, genotype: Genotype, reward: float) -> None:
+        """Entropy bonus, baseline update (first, as ENAS), then the REINFORCE gradient."""
+        log_prob, entropy = self.policy(genotype, self._pending.pop(genotype.digest, None))
+        reward += float(self.options["entropy_weight"]) * float(entropy.detach())
+        decay = float(self.options["baseline_decay"])
+        self.baseline -= (1.0 - decay) * (self.baseline - reward)
+        self.last_reward = reward
+        batch = max(1, int(self.options["batch"]))
+        loss = -log_prob * (reward - self.baseline) / batch
+        loss.backward()
+        self._accumulated += 1
+        if self._accumulated >= batch:
+            self.controller.optimizer.step()
+            self.controller.optimizer.zero_grad()
+            self._accumulated = 0
+
+    def replay(self, history: Iterable[Result]) -> None:
+        """Ask (and discard) one genotype per result, then tell the result: the same updates again.
+
+        A re-asked genotype that differs from the one told (a parallel search, whose results
+        came back in another order) is logged; the replay goes on with the told one.
+        """
+        differ = 0
+        for genotype, score, failed in history:
+            asked = self.ask()
+            if asked.digest != genotype.digest:
+                differ += 1
+                self._pending.pop(asked.digest, None)
+            self.tell(genotype, score, failed=failed)
+        if differ:
+            log.warning("rl replay: %d re-asked genotype(s) differ from the ones told; the resumed "
+                        "search is valid but not identical to an uninterrupted one", differ)
+
+
+def _maybe(value: Any) -> float | None:
+    return None if value is None else float(value)
