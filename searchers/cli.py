@@ -7,6 +7,13 @@ the training set) and scored by validation accuracy, recorded in ``DIR/ledger.sq
 ``DIR/best.geno`` holds the best genotype (importing SPACE_FILE). ``--resume`` continues a
 search killed or finished in DIR (a larger ``--budget`` extends it).
 
+Differentiable searchers (``bmnas``, ``ssl-bmnas``) take ``--epochs N [--alternation
+epoch|batch]`` instead of ``--budget``/``--steps``: :meth:`search` of the searcher class
+(:func:`genolang.runtime.bilevel.run_bilevel`) trains the space's supernet, one ledger row per
+epoch, and resumes from ``DIR/supernet.pt``. ``ssl-bmnas`` also takes ``--labelled-fraction R``
+and, after the search, pretrains the best genotype contrastively and trains its classifier on
+that stratified fraction of ``train`` (``--epochs`` epochs each), writing ``DIR/finetune.json``.
+
 Importing this module imports neither torch nor the runtime; the handler does. Exit codes are
 the main CLI's: 0 ok, 1 invalid input (any GenolangError), 2 bad usage.
 """
@@ -14,6 +21,7 @@ the main CLI's: 0 ok, 1 invalid input (any GenolangError), 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -35,10 +43,17 @@ def cmd_search(args: argparse.Namespace) -> int:
     from genolang.runtime.search import run_search
     from genolang.searchers.base import searcher_class
 
+    cls = searcher_class(args.searcher)  # an unknown name fails before the data is loaded
+    if getattr(cls, "differentiable", False):
+        return _cmd_bilevel(args, cls)
+    if args.budget is None:
+        raise UsageError(f"searcher {args.searcher!r} needs --budget N")
+    if args.epochs is not None or args.alternation is not None or args.labelled_fraction is not None:
+        raise UsageError("--epochs, --alternation and --labelled-fraction are for differentiable searchers "
+                         "(bmnas, ssl-bmnas)")
     if args.budget < 1 or args.workers < 1 or (args.steps is not None and args.steps < 1):
         raise UsageError("--budget, --workers and --steps must be at least 1")
     space = load(args.space_file).space(args.space)
-    searcher_class(args.searcher)  # an unknown name fails before the data is loaded
     show = not args.json and sys.stderr.isatty()
     data = _load_data(args.data, seed=args.seed, space=space, progress=show)
     result = run_search(space, data, searcher=args.searcher, budget=args.budget, out_dir=Path(args.out),
@@ -50,6 +65,83 @@ def cmd_search(args: argparse.Namespace) -> int:
     else:
         out(summary_table(result))
     return EXIT_OK
+
+
+def _cmd_bilevel(args: argparse.Namespace, cls: Any) -> int:
+    """``--searcher bmnas|ssl-bmnas``: the bilevel search (and, for ssl-bmnas, the fine-tuning)."""
+    from genolang.document import load
+
+    _check_bilevel_args(args, ssl=getattr(cls, "self_supervised", False))
+    space = load(args.space_file).space(args.space)
+    show = not args.json and sys.stderr.isatty()
+    data = _load_data(args.data, seed=args.seed, space=space, progress=show)
+    config, ssl = _bilevel_configs(args, ssl=getattr(cls, "self_supervised", False))
+    result = cls.search(space, data, out_dir=Path(args.out), epochs=args.epochs, config=config, seed=args.seed,
+                        resume=args.resume, progress=show, device=args.device, space_file=Path(args.space_file),
+                        **({"ssl": ssl} if ssl is not None else {}))
+    finetune = None
+    if ssl is not None and result.best is not None:
+        from genolang.runtime.ssl import ssl_finetune
+
+        finetune = ssl_finetune(space, result.best, data, ssl=ssl, seed=args.seed, device=args.device,
+                                progress=show).to_json()
+        (Path(args.out) / "finetune.json").write_text(json.dumps(finetune, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        out_json({"ok": True, "space": space.name, "searcher": args.searcher, "epochs": args.epochs,
+                  **result.to_json(), "finetune": finetune})
+    else:
+        out(bilevel_table(result, finetune))
+    return EXIT_OK
+
+
+def _check_bilevel_args(args: argparse.Namespace, *, ssl: bool) -> None:
+    if args.epochs is None or args.epochs < 1:
+        raise UsageError(f"searcher {args.searcher!r} is differentiable: give --epochs N (N >= 1)")
+    wrong = [flag for flag, value in (("--budget", args.budget), ("--steps", args.steps),
+                                      ("--optimizer", args.optimizer)) if value is not None]
+    if args.labelled_fraction is not None and not ssl:
+        wrong.append("--labelled-fraction")
+    if wrong:
+        raise UsageError(f"searcher {args.searcher!r} does not take {', '.join(wrong)}")
+    if args.labelled_fraction is not None and not 0 < args.labelled_fraction <= 1:
+        raise UsageError("--labelled-fraction must be in (0, 1]")
+
+
+def _bilevel_configs(args: argparse.Namespace, *, ssl: bool) -> tuple[Any, Any]:
+    """The BilevelConfig (and SslConfig for a self-supervised searcher) of the options given."""
+    from pydantic import ValidationError
+
+    from genolang.runtime.bilevel import BilevelConfig
+
+    given = {k: v for k, v in (("batch_size", args.batch_size), ("w_lr", args.lr),
+                               ("alternation", args.alternation)) if v is not None}
+    try:
+        config = BilevelConfig(**given)
+        if not ssl:
+            return config, None
+        from genolang.runtime.ssl import SslConfig
+
+        return config, SslConfig(labelled_fraction=args.labelled_fraction or 1.0, pretrain_epochs=args.epochs,
+                                 finetune_epochs=args.epochs, batch_size=config.batch_size,
+                                 lr=args.lr or SslConfig().lr)
+    except ValidationError as exc:
+        raise UsageError("; ".join(f"{e['loc']}: {e['msg']}" for e in exc.errors())) from None
+
+
+def bilevel_table(result: SearchResult, finetune: dict[str, Any] | None = None) -> str:
+    """The final table of a differentiable search: epochs, best epoch, genotype, (test accuracy), outputs."""
+    best = "(none)" if result.best is None else f"{result.best_score:.4f} (epoch {result.best.meta.get('epoch')})"
+    rows = [("epochs", str(result.done)), ("best val acc", best),
+            ("best genotype", result.best.digest if result.best is not None else "-"),
+            ("wall time", f"{result.seconds:.1f} s")]
+    if finetune is not None:
+        test = finetune.get("test_accuracy")
+        rows.append(("test acc", f"{test:.4f} ({finetune['labelled']} labelled samples)" if test is not None
+                     else f"- (no test split; {finetune['labelled']} labelled samples)"))
+    names = ("best.geno", "trials.jsonl", "summary.json", "ledger.sqlite", "supernet.pt")
+    rows.append(("wrote", ", ".join(str(result.out_dir / n) for n in names + (("finetune.json",) if finetune else ()))))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:{width}}  {v}" for k, v in rows)
 
 
 def _train_config(args: argparse.Namespace) -> Any:
@@ -98,7 +190,12 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("space_file", metavar="SPACE_FILE", help="the .geno file declaring the space")
     p.add_argument("--space", help="the space to search when the file declares several")
     p.add_argument("--searcher", default="random", help="the search algorithm (default random)")
-    p.add_argument("--budget", type=int, required=True, metavar="N", help="trials to finish (done or failed)")
+    p.add_argument("--budget", type=int, metavar="N", help="trials to finish (done or failed); not for bmnas")
+    p.add_argument("--epochs", type=int, metavar="N", help="epochs of a differentiable search (bmnas, ssl-bmnas)")
+    p.add_argument("--alternation", choices=("epoch", "batch"),
+                   help="bmnas: weights then architecture per epoch (default, BM-NAS) or per batch (DARTS)")
+    p.add_argument("--labelled-fraction", type=float, metavar="R",
+                   help="ssl-bmnas: the labelled fraction of train for fine-tuning (default 1)")
     p.add_argument("-o", "--out", required=True, metavar="DIR",
                    help="write ledger.sqlite, trials.jsonl, best.geno, summary.json here")
     p.add_argument("--data", default="avdigits", metavar="SPEC", help="the dataset (default avdigits)")

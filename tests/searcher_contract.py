@@ -3,6 +3,8 @@
 ``tests/test_searchers_contract.py`` runs each check of :data:`CONTRACT` for every name in
 ``SEARCHERS`` (after :func:`~genolang.searchers.base.load_builtins`) on the small spaces of
 :data:`SPACES`. A new searcher (mfas, bmnas, rl, evolution) is covered as soon as it registers.
+Differentiable searchers (``differentiable = True``) skip the ask/tell checks and keep
+:func:`check_differentiable_resume` instead, on :data:`BILEVEL_SPACE`.
 
 The checks drive searchers with a cheap synthetic score: the fraction of decisions on which
 a genotype agrees with a planted target (1.0 at the optimum), so they need no training.
@@ -74,7 +76,13 @@ def planted_score(space: Space, *, seed: int = 12345) -> Score:
 
 
 def searcher_for(name: str, space: Space, *, seed: int = 0) -> Searcher:
-    """The searcher, or a pytest skip when it does not apply to ``space`` (with its reason)."""
+    """The searcher, or a pytest skip when it does not apply to ``space`` (with its reason).
+
+    Differentiable searchers (``differentiable = True``: bmnas, ssl-bmnas) do not ask/tell;
+    :func:`check_differentiable_resume` covers them instead.
+    """
+    if getattr(searcher_class(name), "differentiable", False):
+        pytest.skip(f"{name} is differentiable (no ask/tell); see check_differentiable_resume")
     reason = searcher_class(name).applies_to(space)
     if reason is not None:
         pytest.skip(f"{name} does not apply to this space: {reason}")
@@ -155,6 +163,69 @@ def check_finds_good_genotypes(name: str, space: Space, *, budget: int = 30, see
     baseline = [max(map(score, drive(make_searcher("random", space, seed=100 + s), score, budget)))
                 for s in range(seeds)]
     assert max(bests) >= 1.0 or statistics.median(bests) >= statistics.median(baseline), (bests, baseline)
+
+
+# ------------------------------------------------------------------ differentiable searchers
+#: a space every differentiable searcher applies to: one BM-NAS cell over three vector inputs
+BILEVEL_SPACE = """genolang 1
+space cellmini version 1 {
+  input a { shape = [4] }
+  input b { shape = [4] }
+  input c { shape = [4] }
+  enum StepOp { sum, concat_fc }
+  group fusion {
+    channels = 4
+    length = 2
+    group cell[1] {
+      in: choose(2, a, b, c)
+      node step[1] { x: pick(2, cell.in, step.before); op: StepOp }
+      out = concat_all
+    }
+    out = concat_all
+  }
+  head y { in = @fusion; classes = 2 }
+}
+"""
+
+
+def bilevel_data(seed: int = 0):
+    """48 train / 24 val samples of three 4-d vectors; the label reads a and c."""
+    import torch
+
+    from genolang.runtime.dataset import MultimodalDataset, Split
+
+    gen = torch.Generator().manual_seed(seed)
+
+    def split(n: int) -> Split:
+        a, b, c = (torch.randn(n, 4, generator=gen) for _ in range(3))
+        return Split({"a": a, "b": b, "c": c}, (a[:, 0] + c[:, 0] > 0).long())
+
+    return MultimodalDataset("bilevel-mini", {"train": split(48), "val": split(24)}, num_classes=2)
+
+
+def check_differentiable_resume(name: str, tmp_path) -> None:
+    """1 epoch + a resumed 2nd equals 2 epochs in one go: ledger rows, derived genotypes, best."""
+    import torch
+
+    from genolang.runtime.bilevel import BilevelConfig
+
+    cls, space = searcher_class(name), genolang.loads(BILEVEL_SPACE, "cellmini.geno").space()
+    assert cls.applies_to(space) is None
+    with pytest.raises(SearchError, match="differentiable"):
+        make_searcher(name, space, seed=0).ask()
+    config = BilevelConfig(batch_size=16, arch_lr=1e-2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        whole = cls.search(space, bilevel_data(), out_dir=tmp_path / "whole", epochs=2, config=config)
+        cls.search(space, bilevel_data(), out_dir=tmp_path / "cut", epochs=1, config=config)
+        resumed = cls.search(space, bilevel_data(), out_dir=tmp_path / "cut", epochs=2, config=config, resume=True)
+    finally:
+        torch.set_num_threads(threads)
+    assert [t.budget["epoch"] for t in resumed.trials] == [1, 2]
+    assert [t.digest for t in resumed.trials] == [t.digest for t in whole.trials]
+    assert [t.score for t in resumed.trials] == pytest.approx([t.score for t in whole.trials], abs=1e-6)
+    assert resumed.best == whole.best
 
 
 CONTRACT: tuple[Callable[[str, Space], None], ...] = (

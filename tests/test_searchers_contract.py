@@ -7,9 +7,10 @@ import pytest
 from genolang.runtime.errors import SearchError
 from genolang.searchers.base import SEARCHERS, Searcher, load_builtins, make_searcher, register_searcher
 from genolang.searchers.random import RandomSearcher
-from searcher_contract import CONTRACT, SPACES, drive, load_space, planted_score
+from searcher_contract import CONTRACT, SPACES, check_differentiable_resume, drive, load_space, planted_score
 
 NAMES = load_builtins().names()
+DIFFERENTIABLE = [n for n in NAMES if getattr(SEARCHERS.get(n), "differentiable", False)]
 
 
 @pytest.mark.parametrize("check", CONTRACT, ids=lambda c: c.__name__.removeprefix("check_"))
@@ -17,6 +18,11 @@ NAMES = load_builtins().names()
 @pytest.mark.parametrize("name", NAMES)
 def test_contract(name: str, space_name: str, check) -> None:
     check(name, load_space(space_name))
+
+
+@pytest.mark.parametrize("name", DIFFERENTIABLE)
+def test_differentiable_searchers_resume(name: str, tmp_path) -> None:
+    check_differentiable_resume(name, tmp_path)
 
 
 def test_random_is_registered_with_its_name() -> None:
