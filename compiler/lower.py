@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import Any
 
 from genolang.compiler.builder import Value
@@ -86,7 +87,7 @@ class Lowering(NodeLowering):
         params = {k: v for k, v in e.fields.items() if k not in reserved}
         shapes = self.guard(lambda: spec.tap_shapes(src.shape, **params), e)
         attrs = {"model": spec.name, "frozen": bool(e.fields.get("frozen", False)),
-                 "weights": e.fields.get("weights"), "params": params, "in_shape": list(src.shape),
+                 "weights": self.weights_path(e.fields.get("weights")), "params": params, "in_shape": list(src.shape),
                  "tap_shapes": [list(s) for s in shapes]}
         body = self.b.add(e.path, "backbone", [src], (), attrs, macs=backbone_macs(spec, src.shape, params))
         last = body
@@ -94,6 +95,13 @@ class Lowering(NodeLowering):
             last = self.b.add(f"{e.path}.tap[{i}]", "tap", [body], shape, {"index": i})
             frame.bind(f"{e.path}.tap[{i}]", last)
         return last
+
+    def weights_path(self, weights: Any) -> str | None:
+        """A backbone's ``weights``: a relative path is relative to the space's file (as imports are)."""
+        if weights is None:
+            return None
+        path, home = Path(str(weights)).expanduser(), Path(self.ir.source.name).parent
+        return str(path if path.is_absolute() or not Path(self.ir.source.name).is_file() else home / path)
 
     def lower_head(self, e: Entity, frame: Frame) -> Value:
         src = self.b.to_vector(self.ref(e.fields["in"], e, frame, field="in"))

@@ -24,6 +24,7 @@ from genolang.compiler import BACKBONES, FRONTENDS, CompileError, OpParamError, 
 from genolang.compiler.backbones.lenet import GPLeNet
 
 IMAGE, AUDIO = (1, 28, 28), (1, 32, 32)
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TV = dict(name="resnet18", taps=["layer1", "layer3", "avgpool"])
 
 
@@ -252,3 +253,42 @@ def test_log_mel_conv_exports_with_torchscript_exporter(tmp_path: Path) -> None:
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     got = session.run(None, {"wave": x.numpy()})
     np.testing.assert_allclose(got[0], module(x).detach().numpy(), rtol=1e-3, atol=1e-3)
+
+
+# ---------------------------------------------------------------- weights from a trained model
+
+
+def test_unimodal_model_checkpoint_loads_into_mfas_backbone(tmp_path: Path) -> None:
+    """The model.pt of a unimodal net (keys ``image_net.body.*``) feeds the MFAS space's frozen
+    backbone, named by a path relative to the space's file; taps equal the trained body's."""
+    from genolang.compiler import compile_genotype, compile_path
+
+    uni = compile_path(EXAMPLES / "spaces" / "mfas_image_only.geno")
+    with torch.no_grad():
+        for p in uni.net.parameters():
+            p.uniform_(-1, 1)
+    (tmp_path / "ckpt").mkdir()
+    torch.save(uni.net.state_dict(), tmp_path / "ckpt" / "model.pt")
+    text = (EXAMPLES / "spaces" / "mfas_avmnist.geno").read_text()
+    text = text.replace("model = lenet_image; in = @image;",
+                        'model = lenet_image; in = @image; weights = "ckpt/model.pt";')
+    (tmp_path / "mfas.geno").write_text(text)
+    from genolang.document import load
+
+    space = load(tmp_path / "mfas.geno").space("mfas_avmnist")
+    net = compile_genotype(space, space.sample(0)).net.eval()
+    x = torch.randn(2, *IMAGE)
+    want = uni.net.image_net.body.eval()(x)
+    for a, b in zip(want, net.image_net.body(x)):
+        torch.testing.assert_close(a, b)
+
+
+def test_sub_state_dict_prefix_rules() -> None:
+    from genolang.compiler.backbones.base import sub_state_dict
+
+    t = torch.zeros(1)
+    state = {"a.body.w": t, "a.body.b": t, "head.w": t}
+    assert list(sub_state_dict(state, ["w", "b"])) == ["w", "b"]  # only "a.body." holds both
+    assert sub_state_dict(state, ["w", "missing"]) is None
+    with pytest.raises(CompileError, match="several fitting modules"):
+        sub_state_dict({"x.w": t, "y.w": t}, ["w"])

@@ -78,6 +78,9 @@ SIZES = {
     "bmnas_avmnist": (bmnas_size, 90_720_000),
     "darts_cifar": (darts_size, 1_076_746_950_455_072_400),
     "zoph_le_macro": (zoph_le_size, 2_251_799_813_685_248),
+    # the unimodal nets MFAS pre-trains: no decision, one genotype
+    "mfas_image_only": (lambda: 1, 1),
+    "mfas_audio_only": (lambda: 1, 1),
     "nasnet_cell": (nasnet_size, 5_229_943_396_058_757_337_940_161_399_357_440_000),
 }
 

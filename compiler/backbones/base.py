@@ -12,13 +12,15 @@ train mode. (BM-NAS keeps frozen backbones in train mode, seed_algorithms.md sec
 quirk we do not copy: a frozen backbone here is a fixed function.)
 
 Checkpoints are read with ``torch.load(weights_only=True)`` (tensors only, no pickled code);
-a ``module.`` prefix (DataParallel) is stripped and a ``{"state_dict": ...}`` or
-``{"model": ...}`` wrapper is opened.
+a ``module.`` prefix (DataParallel) is stripped, a ``{"state_dict": ...}`` or
+``{"model": ...}`` wrapper is opened, and the checkpoint of a model holding the backbone (a
+unimodal net trained by ``genolang train``) gives the backbone's part of it. A relative
+``weights`` path in a space is relative to the space's file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,12 +135,39 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def load_weights(module: nn.Module, path: str | Path, *, ignore: Sequence[str] = ()) -> None:
-    """Load a local checkpoint into ``module`` (strict, except keys starting with ``ignore``)."""
+    """Load a local checkpoint into ``module`` (strict, except keys starting with ``ignore``).
+
+    The checkpoint is the module's own state dict, or that of a model holding it (e.g. the
+    ``model.pt`` of ``genolang train`` on a unimodal net): then the one key prefix under which
+    every key of ``module`` is found is used (:func:`sub_state_dict`).
+    """
     state = {k: v for k, v in read_state_dict(path).items() if not k.startswith(tuple(ignore))}
+    wanted = module.state_dict().keys()
+    if state.keys() != wanted:
+        state = sub_state_dict(state, wanted, path) or state
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise CompileError(f"backbone weights {str(path)!r} do not fit the model: {err}") from None
+
+
+def sub_state_dict(state: Mapping[str, torch.Tensor], wanted: Iterable[str],
+                   path: str | Path = "") -> dict[str, torch.Tensor] | None:
+    """The part of ``state`` under the one prefix ``p`` with ``p + key`` present for every wanted key.
+
+    ``None`` when no prefix holds them all; several prefixes (a checkpoint holding two such
+    modules) are an error naming them.
+    """
+    wanted = list(wanted)
+    if not wanted:
+        return None
+    first = wanted[0]
+    prefixes = {k[: len(k) - len(first)] for k in state if k.endswith(first)}
+    fits = sorted(p for p in prefixes if (not p or p.endswith(".")) and all(p + k in state for k in wanted))
+    if len(fits) > 1:
+        raise CompileError(f"backbone weights {str(path)!r} hold several fitting modules, under "
+                           f"{', '.join(repr(p) for p in fits)}: save the one wanted on its own")
+    return {k: state[fits[0] + k] for k in wanted} if fits else None
 
 
 def dry_run_shapes(make: Callable[[], nn.Module], in_shape: Shape) -> list[Shape]:
