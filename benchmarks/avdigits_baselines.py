@@ -28,16 +28,20 @@ from genolang.runtime.avdigits import build_avdigits
 from genolang.runtime.dataset import MultimodalDataset, Split
 
 
+def _conv(cin: int, cout: int, k: int, padding: int = 0) -> list[nn.Module]:
+    """conv -> batch norm -> ReLU -> 2x2 max pool."""
+    return [nn.Conv2d(cin, cout, k, padding=padding), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)]
+
+
 class ImageNet(nn.Module):
-    """LeNet-5 on (1, 28, 28); 84 features."""
+    """LeNet-5 (with batch norm) on (1, 28, 28); 84 features."""
 
     features = 84
 
     def __init__(self) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            *_conv(1, 6, 5, padding=2), *_conv(6, 16, 5), nn.Flatten(),
             nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,16 +49,14 @@ class ImageNet(nn.Module):
 
 
 class AudioNet(nn.Module):
-    """A LeNet-style net on (1, 112, 112) spectrograms; 128 features."""
+    """A LeNet-style net (with batch norm) on (1, 112, 112) spectrograms; 128 features."""
 
     features = 128
 
     def __init__(self) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            *_conv(1, 8, 5), *_conv(8, 16, 5), *_conv(16, 32, 3), nn.Flatten(),
             nn.Dropout(0.3), nn.Linear(32 * 11 * 11, 128), nn.ReLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
