@@ -229,7 +229,8 @@ def _extensions() -> list[Callable]:
     from importlib import import_module
 
     found = []
-    for name in ("genolang.compiler.cli", "genolang.runtime.cli", "genolang.searchers.cli"):
+    for name in ("genolang.compiler.cli", "genolang.runtime.cli", "genolang.searchers.cli",
+                 "genolang.runtime.cli_report"):
         try:
             found.append(import_module(name).register)
         except ModuleNotFoundError as exc:

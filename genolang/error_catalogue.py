@@ -296,6 +296,17 @@ API_ONLY: tuple[tuple[str, str, str], ...] = (
                                  "(tests/test_compiler_budget.py)"),
     ("E0380", "shape mismatch", "genolang.compiler.lower: shapes no adapter rule can align "
                                 "(tests/test_compiler_lower.py)"),
+    ("E0500", "bad dataset", "genolang.runtime.data: a missing modality, wrong shape or dtype, label out of range "
+                             "(tests/test_data.py)"),
+    ("E0600", "training failed", "genolang.runtime.train (tests/test_train.py)"),
+    ("E0601", "diverged", "genolang.runtime.train: a NaN or infinite loss; a search records the trial as failed"),
+    ("E0602", "out of memory", "genolang.runtime.train: a search records the trial as failed"),
+    ("E0700", "ledger mismatch", "genolang.runtime.ledger: a ledger that cannot be opened or was written for "
+                                 "another search (tests/test_ledger.py)"),
+    ("E0701", "search cannot run", "genolang.runtime.search / genolang.searchers: a searcher that does not apply "
+                                   "to the space, a bad budget"),
+    ("E0702", "no search run to report", "genolang.runtime.report: a missing folder, or one with no ledger and no "
+                                         "finished trial (tests/test_report.py)"),
 )
 
 _SECTIONS = (("E01", "Syntax"), ("E02", "Space semantics"), ("E03", "Genotype semantics"), ("E09", "Limits"))

@@ -43,3 +43,9 @@ class SearchError(GenolangError):
     """A search that cannot run: a searcher that does not apply to the space, a bad budget."""
 
     default_code = "E0701"
+
+
+class ReportError(GenolangError):
+    """A run folder that is missing, or holds no ledger and no finished trial to report."""
+
+    default_code = "E0702"
