@@ -1,0 +1,124 @@
+"""The seeds' comparison on AV-digits: unimodal nets, late fusion and every searcher, seeds 0-4.
+
+Run: python benchmarks/seeds_avdigits.py [--seeds 5] [--full] [--methods a,b] [--work DIR] [--json]
+
+For each seed (which seeds the searchers and every training run: initial weights, batch
+order; the data is the seed-0 AV-digits build) and each method of
+``benchmarks/seeds_methods.py``: image-only and audio-only LeNets (MFAS's unimodal nets,
+whose weights then serve as that seed's frozen backbones), hand-designed late fusion,
+random search (RandomNet protocol, on the RandomNet space), mfas, rl and evolution (on the
+MFAS space), bmnas and ssl-bmnas (on the BM-NAS space; ssl-bmnas fine-tuned with labelled
+fractions r = 0.1 and 1). The discrete searchers get the same architecture budget
+(``--trials``, each trial ``--steps`` steps, default 10% of train); the best architecture of
+each search is trained ``--epochs`` epochs like the baselines and its test accuracy (at the
+best validation epoch) enters the table: mean +- std over seeds, search wall time, architectures
+evaluated (supernet epochs for the differentiable searchers), parameters.
+
+Defaults fit the 2-core development CPU in under an hour: 30 architectures per discrete search
+(MFAS's first step trains all 30 one-layer fusions of the MFAS space, so at this budget MFAS
+is exhaustive over one layer and never unfolds a second), 3 training epochs, 2 supernet
+epochs, Adam at lr 0.01. ``--full`` sets the seeds' budgets (MFAS E_search 3, L 4, K 15:
+30 + 11 x 15 = 195 architectures; BM-NAS and the self-supervised search 100 epochs; 50
+training epochs), meant for a GPU (``--device cuda``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from benchmarks.seeds_methods import METHODS, Bench, Budget, Row
+from genolang.runtime.data import load_dataset
+
+SMALL = Budget(epochs=3, trials=30, steps=None, search_epochs=2, lr=0.01)
+FULL = Budget(epochs=50, trials=195, steps=None, search_epochs=100, lr=0.01)
+log = logging.getLogger("seeds_avdigits")
+
+
+def run(bench: Bench, methods: list[str], seeds: list[int]) -> list[Row]:
+    """Every method on every seed, seed by seed (the unimodal rows of a seed come first)."""
+    rows = []
+    for seed in seeds:
+        for name in methods:
+            row = METHODS[name](bench, seed)
+            log.info("seed %d %-16s test %.4f  (%.0f s)", seed, name, row.test_accuracy, row.seconds)
+            rows.append(row)
+    return rows
+
+
+def table(rows: list[Row], methods: list[str]) -> str:
+    """Mean +- std of test accuracy over seeds, mean search time, architectures, parameters."""
+    head = f"{'method':<18}{'test acc':>16}{'seeds':>7}{'search s':>10}{'archs':>7}{'params':>9}{'total s':>9}"
+    lines = [head, "-" * len(head)]
+    for name in methods:
+        got = [r for r in rows if r.method == name]
+        if not got:
+            continue
+        accs = [r.test_accuracy for r in got]
+        std = statistics.stdev(accs) if len(accs) > 1 else 0.0
+        lines.append(f"{name:<18}{statistics.mean(accs):>9.3f} +- {std:.3f}{len(got):>7}"
+                     f"{statistics.mean(r.search_seconds for r in got):>10.0f}"
+                     f"{round(statistics.mean(r.archs for r in got)):>7}{got[0].params:>9,}"
+                     f"{statistics.mean(r.seconds for r in got):>9.0f}")
+    return "\n".join(lines)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    ap.add_argument("--full", action="store_true", help="the seeds' (paper-sized) budgets, for a GPU")
+    ap.add_argument("--epochs", type=int, help="training epochs of each final architecture")
+    ap.add_argument("--trials", type=int, help="architectures per discrete search")
+    ap.add_argument("--steps", type=int, help="training steps per trial (default 10%% of train)")
+    ap.add_argument("--search-epochs", type=int, help="supernet epochs of bmnas / ssl-bmnas")
+    ap.add_argument("--lr", type=float, help="Adam's learning rate of every training run (default 0.01)")
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of: " + ", ".join(METHODS))
+    ap.add_argument("--data", default="avdigits", help="dataset spec (default avdigits; avdigits-mini to smoke-test)")
+    ap.add_argument("--work", help="folder for the runs (default: a temporary folder)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--json", action="store_true", help="print the rows as JSON after the table")
+    return ap.parse_args(argv)
+
+
+def budget_of(args: argparse.Namespace) -> Budget:
+    base = FULL if args.full else SMALL
+    names = ("epochs", "trials", "steps", "search_epochs", "lr")
+    given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    return Budget(**{**asdict(base), **given})
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("genolang").setLevel(logging.WARNING)
+    methods = [m.strip() for m in args.methods.split(",")]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        sys.exit(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    budget, start = budget_of(args), time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="genolang-seeds-") as tmp:
+        work = Path(args.work or tmp)
+        data = load_dataset(args.data, seed=0)
+        bench = Bench(data=data, budget=budget, work=work, device=args.device)
+        rows = run(bench, methods, list(range(args.seeds)))
+    sys.stdout.write(f"seeds' comparison on {args.data} ({len(data['train'])} train pairs), seeds 0-{args.seeds - 1}, "
+                     f"{budget}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.device}, "
+                     f"{time.perf_counter() - start:.0f} s\n{table(rows, methods)}\n")
+    if args.json:
+        sys.stdout.write(json.dumps([asdict(r) for r in rows], indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
