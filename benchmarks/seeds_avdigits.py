@@ -56,7 +56,7 @@ def run(bench: Bench, methods: list[str], seeds: list[int]) -> list[Row]:
 
 
 def table(rows: list[Row], methods: list[str]) -> str:
-    """Mean +- std of test accuracy over seeds, mean search time, architectures, parameters."""
+    """Mean +- std of test accuracy over seeds; means of search time, architectures, parameters, total time."""
     head = f"{'method':<18}{'test acc':>16}{'seeds':>7}{'search s':>10}{'archs':>7}{'params':>9}{'total s':>9}"
     lines = [head, "-" * len(head)]
     for name in methods:
@@ -67,7 +67,8 @@ def table(rows: list[Row], methods: list[str]) -> str:
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
         lines.append(f"{name:<18}{statistics.mean(accs):>9.3f} +- {std:.3f}{len(got):>7}"
                      f"{statistics.mean(r.search_seconds for r in got):>10.0f}"
-                     f"{round(statistics.mean(r.archs for r in got)):>7}{got[0].params:>9,}"
+                     f"{round(statistics.mean(r.archs for r in got)):>7}"
+                     f"{round(statistics.mean(r.params for r in got)):>9,}"
                      f"{statistics.mean(r.seconds for r in got):>9.0f}")
     return "\n".join(lines)
 

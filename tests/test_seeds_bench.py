@@ -92,3 +92,10 @@ def test_fusion_space_without_trained_backbones_is_refused(tmp_path: Path, bench
     other = Bench(data=bench.data, budget=BUDGET, work=tmp_path, device="cpu")
     with pytest.raises(FileNotFoundError, match="image-only net of seed 0"):
         other.space("mfas", 0)
+
+
+def test_table_params_column_is_the_mean_over_seeds() -> None:
+    rows = [Row(method="evolution", seed=s, test_accuracy=0.5, search_seconds=1.0, archs=30, params=p, seconds=2.0)
+            for s, p in enumerate((1000, 2000, 4000))]
+    line = table(rows, ["evolution"]).splitlines()[2]
+    assert line.split()[-2] == "2,333"
