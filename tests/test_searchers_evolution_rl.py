@@ -58,11 +58,16 @@ def space_of(text: str, name: str) -> Space:
     return genolang.loads(text, f"{name}.geno").space()
 
 
-def discrete_spaces() -> list:
-    """The example spaces without float decisions, and the contract's small spaces."""
+def discrete_spaces(*, single: bool | None = None) -> list:
+    """The example spaces without float decisions, and the contract's small spaces.
+
+    ``single``: only those with exactly one genotype (True), only the others (False), all (None).
+    """
     out = [(p.stem, genolang.load(p).space()) for p in EXAMPLES]
     out += [(name, load_space(name)) for name in ("flat", "nested", "tiny")]
-    return [pytest.param(name, space, id=name) for name, space in out if encoding.unsupported(space) is None]
+    out = [(name, space) for name, space in out if encoding.unsupported(space) is None]
+    return [pytest.param(name, space, id=name) for name, space in out
+            if single is None or (space.size() == 1) == single]
 
 
 def controllers(space: Space) -> set[str]:
@@ -89,19 +94,21 @@ def test_encode_decode_round_trips_on_samples(name: str, space: Space) -> None:
         assert all(vocab[s.key] == len(s.options) and a in s.allowed for s, a in zip(trace.steps, trace.actions))
 
 
-@pytest.mark.parametrize("name,space", discrete_spaces())
+@pytest.mark.parametrize("name,space", discrete_spaces(single=False))
 def test_mutate_changes_one_decision_unless_activity_depends_on_it(name: str, space: Space) -> None:
     rng, read = random.Random(0), controllers(space)
-    if space.size() == 1:  # e.g. a pretraining space with every choice fixed
-        with pytest.raises(encoding.EncodingError, match="single genotype"):
-            encoding.mutate(space, space.sample(0), rng)
-        return
     for seed in range(25):
         parent = space.sample(seed)
         child = encoding.mutate(space, parent, rng)
         changed = {path for path, _, _ in parent.diff(child)}
         assert space.validate(child.values) == child and changed
         assert len(changed) == 1 or changed & read, changed
+
+
+@pytest.mark.parametrize("name,space", discrete_spaces(single=True))
+def test_mutate_refuses_a_single_genotype_space(name: str, space: Space) -> None:
+    with pytest.raises(encoding.EncodingError, match="single genotype"):
+        encoding.mutate(space, space.sample(0), random.Random(0))
 
 
 def test_unconditional_space_mutants_differ_in_exactly_one_decision() -> None:
