@@ -21,8 +21,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -62,6 +64,31 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _COLUMNS = ("id", "search", "space_fingerprint", "digest", "budget", "seed", "idx", "status", "genotype",
             "metrics", "error", "started", "finished", "seconds")
+
+
+_CLASS = re.compile(r"[A-Za-z_][\w.]*")
+_CODE = re.compile(r"\bE\d{4}\b")
+_RENDERED_CODE = re.compile(r"\berror\[(E\d{4})\]")
+
+
+def failure_class(error: str | None) -> str:
+    """The short reason class of a failed trial's ``error``: the exception class, plus its code.
+
+    ``error`` is what the search stores (``"DivergedError: the training loss became nan ..."``,
+    see ``runtime.search_trial.failure_reason``): the class is the name before the first
+    ``:``; an error code (``E0400``) written there (``"CompileError E0400: ..."``,
+    ``"CompileError[E0400]: ..."``) or as a rendered diagnostic (``error[E0400]``) anywhere
+    in the text is appended: ``"CompileError E0400"``. No text: ``"unknown"``.
+    """
+    text = (error or "").strip()
+    if not text:
+        return "unknown"
+    head = text.split(":", 1)[0]
+    name = _CLASS.match(head.strip())
+    label = name.group(0) if name else "unknown"
+    in_head, rendered = _CODE.search(head), _RENDERED_CODE.search(text)
+    code = in_head.group(0) if in_head else rendered.group(1) if rendered else None
+    return f"{label} {code}" if code else label
 
 
 def canonical(value: Any) -> str:
@@ -285,9 +312,18 @@ class Ledger:
         return 0 if top is None else int(top) + 1
 
     def best(self) -> Trial | None:
-        """The done trial of highest score (the earliest among equals), or ``None``."""
+        """The done trial of highest score, or ``None``.
+
+        Ties go to the LATER trial (highest planned index), as RandomNet's Algorithm 2 keeps a
+        new architecture whose accuracy is >= the best so far.
+        """
         scored = [t for t in self.done() if t.score is not None]
-        return max(scored, key=lambda t: (t.score, -t.idx)) if scored else None
+        return max(scored, key=lambda t: (t.score, t.idx, t.id)) if scored else None
+
+    def failures(self) -> dict[str, int]:
+        """How many failed trials per reason class (:func:`failure_class`), most frequent first."""
+        counts = Counter(failure_class(t.error) for t in self.failed())
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r}, {self.counts()})"

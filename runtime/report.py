@@ -97,7 +97,7 @@ def load_report(run_dir: str | Path) -> RunReport:
     summary = _read_json(folder / SUMMARY_FILE)
     trials = tuple(sorted((_trial_row(r) for r in rows), key=lambda t: t.index))
     unit: Unit = "epoch" if any(t.epoch is not None for t in trials) else "trial"
-    best = _best(trials, later_wins=unit == "epoch")
+    best = _best(trials)
     first = rows[0].get("genotype") or {}
     return RunReport(
         run_dir=str(folder), searcher=str(summary.get("searcher") or meta.get("searcher") or "?"),
@@ -171,11 +171,10 @@ def _trial_row(row: Mapping[str, Any]) -> TrialRow:
                     seconds=_float_or_none(row.get("seconds")), epoch=_int_or_none(epoch))
 
 
-def _best(trials: Sequence[TrialRow], *, later_wins: bool) -> TrialRow | None:
-    """The highest val accuracy; ties: the earliest trial (random search), the later epoch (bilevel)."""
+def _best(trials: Sequence[TrialRow]) -> TrialRow | None:
+    """The highest val accuracy; ties: the later trial or epoch (RandomNet's and BM-NAS's ``>=``)."""
     scored = [t for t in trials if t.val_accuracy is not None]
-    sign = 1 if later_wins else -1
-    return max(scored, key=lambda t: (t.val_accuracy, sign * t.index)) if scored else None
+    return max(scored, key=lambda t: (t.val_accuracy, t.index)) if scored else None
 
 
 def _best_text(folder: Path, rows: Sequence[Mapping[str, Any]], best: TrialRow | None) -> str | None:
@@ -215,9 +214,9 @@ def best_so_far(trials: RunReport | Iterable[TrialRow]) -> tuple[float | None, .
 
 
 def top_trials(report: RunReport, k: int = 5) -> tuple[TrialRow, ...]:
-    """The ``k`` done trials of highest val accuracy, best first (ties: the earlier trial)."""
+    """The ``k`` done trials of highest val accuracy, best first (ties: the later trial, as the best)."""
     scored = [t for t in report.trials if t.val_accuracy is not None]
-    return tuple(sorted(scored, key=lambda t: (-(t.val_accuracy or 0.0), t.index))[:max(0, k)])
+    return tuple(sorted(scored, key=lambda t: (-(t.val_accuracy or 0.0), -t.index))[:max(0, k)])
 
 
 def short_digest(digest: str | None) -> str:

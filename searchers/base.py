@@ -96,12 +96,12 @@ class Searcher(ABC):
             self.tell(genotype, score, failed=failed)
 
     def best(self) -> tuple[Genotype, float] | None:
-        """The best (genotype, score) told so far (the earliest among equals)."""
+        """The best (genotype, score) told so far (the LATEST told among equals, as the search's best)."""
         scored = [(g, s) for g, s, failed in self.history if not failed and s is not None]
         if not scored:
             return None
         top = max(s for _, s in scored)
-        return next((g, s) for g, s in scored if s == top)
+        return next((g, s) for g, s in reversed(scored) if s == top)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(space={self.space.name!r}, seed={self.seed}, told={len(self.history)})"

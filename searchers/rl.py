@@ -108,7 +108,8 @@ class Controller:
         """Walk ``space`` with the controller: (values, actions, log-probability, entropy).
 
         ``pick(step, log_probs)`` chooses the index among ``step.allowed`` (sampling, or
-        following given actions); steps with one allowed option are taken without asking.
+        following given actions); steps with one allowed option are taken without asking
+        (``pick.forced(step)``, which a follower uses to stay aligned with its actions).
         """
         state = (torch.zeros(1, self.hidden), torch.zeros(1, self.hidden))
         x = self.start
@@ -119,7 +120,7 @@ class Controller:
             head, embedding = self._modules_for(step)
             state = self.cell(x, state)
             logp = torch.log_softmax(self.logits(head, state[0], step.allowed), dim=0)
-            j = pick(step, logp) if len(step.allowed) > 1 else 0
+            j = pick(step, logp) if len(step.allowed) > 1 else pick.forced(step)
             log_prob = log_prob + logp[j]
             entropy = entropy - (logp.exp() * logp).sum()
             index = step.allowed[j]
@@ -135,6 +136,10 @@ class Picker:
 
     def __call__(self, step: Step, log_probs: torch.Tensor) -> int:
         raise NotImplementedError
+
+    def forced(self, step: Step) -> int:
+        """A step with one allowed option was taken (nothing drawn); its position, 0."""
+        return 0
 
 
 class Sampler(Picker):
@@ -154,6 +159,10 @@ class Follower(Picker):
         self._actions = iter(actions)
 
     def __call__(self, step: Step, log_probs: torch.Tensor) -> int:
+        return list(step.allowed).index(next(self._actions))
+
+    def forced(self, step: Step) -> int:
+        """Consume the forced step's action too: actions hold one entry per step, forced or not."""
         return list(step.allowed).index(next(self._actions))
 
 
@@ -220,7 +229,8 @@ class RLSearcher(Searcher):
         self.last_reward = reward
         batch = max(1, int(self.options["batch"]))
         loss = -log_prob * (reward - self.baseline) / batch
-        loss.backward()
+        if loss.requires_grad:  # a space without decisions: nothing to learn
+            loss.backward()
         self._accumulated += 1
         if self._accumulated >= batch:
             self.controller.optimizer.step()

@@ -8,7 +8,7 @@ import pytest
 
 import genolang
 from genolang.runtime.errors import LedgerError
-from genolang.runtime.ledger import Ledger
+from genolang.runtime.ledger import Ledger, failure_class
 
 SPACE = """genolang 1
 space s version 1 {
@@ -70,6 +70,50 @@ def test_history_is_ordered_by_planned_index(tmp_path, genotypes):
     assert [t.idx for t in ledger.running()] == [1] and [t.idx for t in ledger.done()] == [0]
     assert ledger.next_idx() == 3
     assert ledger.failed()[0].score is None and ledger.best().idx == 0
+
+
+def test_ties_go_to_the_later_trial(tmp_path, genotypes):
+    # RandomNet, Algorithm 2: a new architecture with accuracy >= the best replaces it. The
+    # later trial is the one planned later (higher idx), whatever order they finished in.
+    ledger = Ledger(tmp_path / "l.sqlite")
+    assert ledger.best() is None
+    trials = {idx: ledger.begin(genotype=genotypes[idx], budget=BUDGET, seed=0, idx=idx) for idx in range(5)}
+    for idx, score in ((3, 0.8), (0, 0.5), (1, 0.8), (4, 0.7)):
+        ledger.finish(trials[idx], {"val_accuracy": score}, 0.1)
+    ledger.fail(trials[2], "DivergedError: nan", 0.1)
+    assert ledger.best().idx == 3 and ledger.best().digest == genotypes[3].digest
+
+
+def test_failures_count_each_reason_class(tmp_path, genotypes):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    assert ledger.failures() == {}
+    reasons = ["CompileError E0400: node 'fusion1' has no inputs", "DivergedError: the training loss became nan",
+               "CompileError E0400: node 'fusion2' has no inputs", "CompileError: shapes differ",
+               "OutOfMemoryError: CUDA out of memory", "CompileError[E0380]: no rule aligns 30x30",
+               "CompileError E0400: node 'x' has no inputs", "DivergedError: val_accuracy is nan"]
+    for idx, reason in enumerate(reasons):  # one genotype, a seed per trial (the key differs)
+        ledger.fail(ledger.begin(genotype=genotypes[0], budget=BUDGET, seed=idx, idx=idx), reason, 0.1)
+    done = ledger.begin(genotype=genotypes[1], budget=BUDGET, seed=0, idx=len(reasons))
+    ledger.finish(done, {"val_accuracy": 0.5}, 0.1)
+    failures = ledger.failures()
+    assert failures == {"CompileError E0400": 3, "DivergedError": 2, "CompileError": 1, "CompileError E0380": 1,
+                        "OutOfMemoryError": 1}
+    assert list(failures) == ["CompileError E0400", "DivergedError", "CompileError", "CompileError E0380",
+                              "OutOfMemoryError"]  # most frequent first, then by name
+
+
+@pytest.mark.parametrize("error, reason", [
+    ("CompileError E0400: node 'fusion1' has no inputs", "CompileError E0400"),
+    ("CompileError[E0400]: node 'fusion1' has no inputs", "CompileError E0400"),
+    ("CompileError: node 'fusion1' has no inputs", "CompileError"),
+    ("CompileError: error[E0380]: no rule aligns 30x30 with 32x32", "CompileError E0380"),
+    ("DivergedError: val_accuracy is nan", "DivergedError"),
+    ("OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB (E0400 is not a code here)",
+     "OutOfMemoryError"),
+    ("failed", "failed"), ("", "unknown"), (None, "unknown"),
+])
+def test_failure_class(error, reason):
+    assert failure_class(error) == reason
 
 
 def test_recovery_makes_interrupted_trials_retriable(tmp_path, genotypes):

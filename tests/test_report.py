@@ -190,15 +190,15 @@ def test_a_hand_made_folder_gives_exact_values(hand_made):
     assert (report.searcher, report.space, report.budget, report.done, report.failed) == ("evolution", "toy", 6, 4, 1)
     assert [t.index for t in report.trials] == [0, 1, 2, 3, 4]
     assert [t.val_accuracy for t in report.trials] == [0.5, None, 0.7, 0.6, 0.7]
-    assert (report.best_val_accuracy, report.best_index) == (0.7, 2)  # ties: the earlier trial
-    assert report.best_digest == "sha256:" + "2" * 64
-    assert report.best_genotype == "x.op = op2\nx.in = [@a, @b]\nx.on = true"
+    assert (report.best_val_accuracy, report.best_index) == (0.7, 4)  # ties: the later trial (RandomNet's >=)
+    assert report.best_digest == "sha256:" + "4" * 64
+    assert report.best_genotype == "x.op = op4\nx.in = [@a, @b]\nx.on = true"
     assert (report.wall_seconds, report.trial_seconds) == (9.25, 8.0)
     assert best_so_far(report) == (0.5, 0.5, 0.7, 0.7, 0.7)
-    assert [t.index for t in top_trials(report, 3)] == [2, 4, 3] and top_trials(report, 0) == ()
+    assert [t.index for t in top_trials(report, 3)] == [4, 2, 3] and top_trials(report, 0) == ()
     assert report.trials[1] == TrialRow(1, "sha256:" + "1" * 64, "failed", None, "CompileError: no inputs", 0.5)
     doc = report_json(report, k=2)
-    assert doc["top"] == [2, 4] and [t["best_so_far"] for t in doc["trials"]] == [0.5, 0.5, 0.7, 0.7, 0.7]
+    assert doc["top"] == [4, 2] and [t["best_so_far"] for t in doc["trials"]] == [0.5, 0.5, 0.7, 0.7, 0.7]
     assert doc["trials"][1] == {"index": 1, "epoch": None, "digest": "sha256:" + "1" * 64, "status": "failed",
                                 "val_accuracy": None, "error": "CompileError: no inputs", "seconds": 0.5,
                                 "best_so_far": 0.5}

@@ -83,3 +83,6 @@ def test_best_is_the_highest_score_told() -> None:
     searcher.tell(b, None, failed=True)
     searcher.tell(c, 0.7)
     assert searcher.best() == (c, 0.7)
+    d = searcher.ask()
+    searcher.tell(d, 0.7)
+    assert searcher.best() == (d, 0.7)  # ties: the later told (RandomNet's >=)

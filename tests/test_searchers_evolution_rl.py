@@ -247,6 +247,53 @@ def test_rl_replay_warns_when_a_told_genotype_was_not_the_one_asked(caplog) -> N
     assert space.validate(resumed.ask().values)
 
 
+# RandomNet's fusion1 in small: keeping `a` is a choice; when `a` is dropped, keeping `b` is
+# forced (min = 1), a step with one allowed option that the controller takes without sampling.
+FORCED = """genolang 1
+space forced version 1 {
+  input a { shape = [4] }
+  input b { shape = [4] }
+  node f { op = fc; hidden = 4; combine = concat; xy: subset(a, b, min = 1); act: choice(relu, tanh) }
+  head y { in = @f; classes = 2 }
+}
+"""
+
+NO_DECISION = """genolang 1
+space fixed version 1 {
+  input x { shape = [4] }
+  node h { op = fc; hidden = 4; act = relu; inp = @x }
+  head y { in = @h; classes = 2 }
+}
+"""
+
+
+def test_rl_policy_follows_forced_steps() -> None:
+    space = space_of(FORCED, "forced")
+    searcher = make_searcher("rl", space, seed=0)
+    every = [space.validate({"f.xy": xy, "f.act": act})
+             for xy in (["@a"], ["@b"], ["@a", "@b"]) for act in ("relu", "tanh")]
+    assert space.size() == len(every) == 6
+    with torch.no_grad():  # the policy is a distribution over the space: forced steps add log 1
+        assert sum(math.exp(float(searcher.policy(g)[0])) for g in every) == pytest.approx(1.0, abs=1e-6)
+    seen = set()
+    for _ in range(30):  # the told genotype's actions (forced steps included) replay as asked
+        genotype = searcher.ask()
+        seen.add(tuple(genotype.values["f.xy"]))
+        searcher.tell(genotype, float(genotype.values["f.xy"] == ["@b"]))
+    assert ("@b",) in seen
+    with torch.no_grad():
+        assert sum(math.exp(float(searcher.policy(g)[0])) for g in every) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_rl_on_a_space_without_decisions_asks_its_one_genotype() -> None:
+    space = space_of(NO_DECISION, "fixed")
+    searcher = make_searcher("rl", space, seed=0)
+    for score in (0.5, None):
+        genotype = searcher.ask()
+        assert genotype == space.default()
+        searcher.tell(genotype, score, failed=score is None)  # nothing to learn, no error
+
+
 # ------------------------------------------------------------------ planted-score comparison
 def mean_best(name: str, space: Space, *, budget: int, seeds: int = 5) -> tuple[float, bool]:
     score = planted_score(space)

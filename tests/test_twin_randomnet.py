@@ -62,9 +62,11 @@ def test_genotype_file_is_the_first_seed_reading_both_modalities() -> None:
     geno = doc.genotype()
     space = doc.space(geno.space)
     assert geno.values == space.sample(0).values
-    x = [v for i in (1, 2, 3) for v in geno.values[f"fusion{i}.x"]]
-    y = [v for i in (1, 2, 3) for v in geno.values[f"fusion{i}.y"]]
-    assert x and y
+    # fusion1 reads one selection over both modalities (`xy`), fusion2 and 3 one per modality
+    selected = [v for path, vs in geno.values.items() if path.startswith("fusion") and path.endswith(
+        (".x", ".y", ".xy")) for v in vs]
+    assert any(v.startswith("@image_stack") for v in selected)
+    assert any(v.startswith("@audio_stack") for v in selected)
 
 
 def test_parameter_counts_match(pair: tuple[GraphNet, RandomNetTwin]) -> None:
