@@ -72,6 +72,14 @@ class GraphBuilder:
                                 macs=int(macs)))
         return Value(name, shape)
 
+    def copy(self, node: GNode) -> Value:
+        """Append an existing node (of another graph) under its own name."""
+        if node.name in self._names:
+            raise ShapeError(f"node {node.name!r} is already in the graph")
+        self._names.add(node.name)
+        self.nodes.append(node)
+        return Value(node.name, node.shape)
+
     def graph(self, *, inputs: list[str], outputs: list[str], **meta: str) -> Graph:
         """The graph of the nodes the outputs depend on (dead branches pruned; inputs kept)."""
         live = set(outputs) | set(inputs)

@@ -83,12 +83,14 @@ class Lowering(NodeLowering):
 
         spec = self.guard(lambda: BACKBONES.get(str(e.fields["model"])), e)
         src = self.ref(e.fields["in"], e, frame, field="in")
-        reserved = {"model", "in", "frozen", "taps", "weights", "name"}
+        reserved = {"model", "in", "frozen", "taps", "weights", "name", "pretrain"}
         params = {k: v for k, v in e.fields.items() if k not in reserved}
         shapes = self.guard(lambda: spec.tap_shapes(src.shape, **params), e)
         attrs = {"model": spec.name, "frozen": bool(e.fields.get("frozen", False)),
                  "weights": self.weights_path(e.fields.get("weights")), "params": params, "in_shape": list(src.shape),
                  "tap_shapes": [list(s) for s in shapes]}
+        if e.fields.get("pretrain") is not None:  # epochs of training on the search data (the runtime's)
+            attrs["pretrain"] = int(e.fields["pretrain"])
         body = self.b.add(e.path, "backbone", [src], (), attrs, macs=backbone_macs(spec, src.shape, params))
         last = body
         for i, shape in enumerate(shapes):

@@ -310,9 +310,12 @@ class GraphNet(nn.Module):
     sanitized input names) and returns one tensor, or a tuple for several outputs.
     Attributes: ``graph`` (the IR), ``names`` (node name -> attribute name), ``input_names``,
     ``output_names``, ``fx_graph`` (the ``torch.fx.Graph``) and ``code`` (the forward's source).
+    ``modules`` (node name -> module) gives nodes existing modules instead of new ones: two
+    nets then share them (:func:`genolang.compiler.static.split_net`).
     """
 
-    def __init__(self, graph: Graph, *, affine: bool = True, arch: nn.Module | None = None):
+    def __init__(self, graph: Graph, *, affine: bool = True, arch: nn.Module | None = None,
+                 modules: Mapping[str, nn.Module] | None = None):
         super().__init__()
         if arch is not None:
             self.arch = arch  # a supernet's ArchParams: the mixed nodes read their weights from it
@@ -322,8 +325,10 @@ class GraphNet(nn.Module):
         self.input_names = tuple(graph.inputs)
         self.output_names = tuple(graph.outputs)
         fx_graph(graph, self.names, {n.attrs["decision"]: "_" for n in graph.nodes if "decision" in n.attrs})
-        for node in graph.nodes:  # the graph is well formed (checked above): build its modules
-            module = build_block(node, affine=affine, in_shapes=[graph[i].shape for i in node.inputs])
+        for node in graph.nodes:  # the graph is well formed (checked above): build (or take) its modules
+            module = (modules or {}).get(node.name)
+            if module is None:
+                module = build_block(node, affine=affine, in_shapes=[graph[i].shape for i in node.inputs])
             if module is not None:
                 setattr(self, self.names[node.name], module)
         self._install_forward()

@@ -34,6 +34,8 @@ OUTPUTS: frozenset[str] = frozenset({"last", "concat_all", "sum_all", "concat_lo
 BACKBONES: dict[str, int | None] = {
     "lenet_image": 3,     # MFAS GP_LeNet, 3 conv blocks
     "lenet_audio": 5,     # MFAS GP_LeNet_Deeper, 5 conv blocks
+    "lenet5": 4,          # LeNet-5 with batch norm (AV-digits image profile)
+    "spectro_cnn": 4,     # 3-block spectrogram CNN (AV-digits audio profile)
     "torchvision": None,  # any torchvision model, tapped by node names
     "custom": None,       # a user's package.module:factory
 }
@@ -46,7 +48,7 @@ DTYPES: frozenset[str] = frozenset({"float32", "float16", "int64"})
 BLOCK_FIELDS: dict[str, frozenset[str] | None] = {
     "group": frozenset({"in", "out", "channels", "length"}),  # BM-NAS (N, C, L): channels C, length L
     "input": frozenset({"shape", "dtype", "frontend"}),
-    "backbone": frozenset({"model", "in", "frozen", "taps", "weights", "factory", "name"}),
+    "backbone": frozenset({"model", "in", "frozen", "taps", "weights", "factory", "name", "pretrain"}),
     "node": None,
     "cell": frozenset({"in", "out", "stride", "channels"}),
     "stack": frozenset({"in", "cells", "channels"}),

@@ -101,6 +101,8 @@ class FieldChecker:
                                     f"a record with kind in {sorted(catalog.FRONTENDS)}"),
             ("backbone", "model"): (lambda x: x in catalog.BACKBONES, f"one of {sorted(catalog.BACKBONES)}"),
             ("backbone", "frozen"): (lambda x: type(x) is bool, "true or false"),
+            ("backbone", "pretrain"): (lambda x: type(x) is int and 0 < x <= 1000,
+                                       "a number of epochs from 1 to 1000"),
             ("backbone", "taps"): (lambda x: (type(x) is int and x > 0) or (
                 isinstance(x, list) and x and all(isinstance(i, str) for i in x)),
                 "a positive integer or a list of node names"),

@@ -3,7 +3,10 @@
 ``genolang train FILE --data SPEC --out DIR`` compiles FILE's genotype (``--genotype`` names
 one; a lone space compiles its defaults, see ``genolang compile``), trains it on the dataset
 SPEC names (:func:`genolang.runtime.data.load_dataset`) and writes ``DIR/model.pt`` (the best
-``state_dict``), ``DIR/metrics.json`` and ``DIR/genotype.geno``. ``genolang infer MODEL.onnx
+``state_dict`` of the whole network), ``DIR/metrics.json`` and ``DIR/genotype.geno``. Backbones
+stating ``pretrain`` are pre-trained first (read back from the cache when a search with the
+same ``--seed`` did it), and a frozen prefix runs once, on cached features, as in a search.
+``genolang infer MODEL.onnx
 --data SPEC`` runs an exported model over one split with onnxruntime. The same ``--seed``
 gives the same dataset splits, so ``infer`` on ``test`` sees the samples ``train`` tested on.
 
@@ -36,7 +39,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from genolang.compiler.compile import compile_genotype
     from genolang.compiler.lower import load_genotype
-    from genolang.runtime.train import resolve_device, train
+    from genolang.runtime.avdigits import default_cache_dir
+    from genolang.runtime.features import FeatureCache
+    from genolang.runtime.pretrain import pretrain_backbones
+    from genolang.runtime.search_trial import TrialContext, train_compiled
+    from genolang.runtime.train import resolve_device
 
     config = train_config(args)
     device = resolve_device(args.device)
@@ -50,8 +57,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     meta = {"genotype": {"name": genotype.name, "space": space.name, "digest": genotype.digest, "origin": origin,
                          "file": args.file},
             "data": args.data, "params": compiled.summary.params, "trainable": compiled.summary.trainable}
-    result = train(compiled.net, data, config, input_names=compiled.net.input_names, device=device,
-                   out_dir=out_dir, progress=show, meta=meta)
+    ctx = TrialContext(space, data, config, str(device), None, pretrain_backbones(
+        compiled.graph, data, seed=args.seed, cache_dir=default_cache_dir(), device=str(device), progress=show),
+        FeatureCache(data, cache_dir=default_cache_dir(), device=device))
+    result = train_compiled(compiled.net, ctx, config, device=device, out_dir=out_dir, progress=show, meta=meta,
+                            weights_of=compiled.net)
     if args.json:
         out_json({"ok": True, "out": str(out_dir), **meta, **result.to_json()})
     else:

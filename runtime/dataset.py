@@ -86,15 +86,16 @@ class MultimodalDataset:
         for split in sorted(self.splits):
             s = self.splits[split]
             for key in sorted(s.inputs):
-                _update(h, f"{split}/{key}", s.inputs[key])
-            _update(h, f"{split}/labels", s.labels)
+                hash_tensor(h, f"{split}/{key}", s.inputs[key])
+            hash_tensor(h, f"{split}/labels", s.labels)
         return "sha256:" + h.hexdigest()
 
 
-def _update(h: Any, name: str, t: torch.Tensor) -> None:
+def hash_tensor(h: Any, name: str, t: torch.Tensor) -> None:
+    """Feed ``name``, dtype, shape and the bytes of ``t`` to the hash ``h`` (a hashlib object)."""
     t = t.detach().cpu().contiguous()
     h.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
-    h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
 
 
 @dataclass(frozen=True)

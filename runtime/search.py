@@ -3,7 +3,8 @@
 RandomNet's protocol (Alletto et al. 2020, Algorithm 2): E architectures, each trained for
 S steps (default: 10% of the training set at the batch size) starting from the weights that
 earlier architectures left at the same graph node (:mod:`genolang.runtime.sharing`), scored by
-validation accuracy; the best is kept. Any registered searcher plugs in (ask/tell).
+validation accuracy; the best is kept (ties: the later trial, as the paper's ``>=``). Any
+registered searcher plugs in (ask/tell).
 
 Every state change goes to the SQLite ledger (``out_dir/ledger.sqlite``) as it happens, so a
 search killed at any moment (even by SIGKILL) resumes with ``resume=True``: the ledger's meta
@@ -14,7 +15,8 @@ searcher seeded the same way, and the search goes on until ``budget`` trials are
 A trial that diverges, runs out of memory or does not compile is recorded as failed with its
 reason, and the search goes on (:mod:`genolang.runtime.search_trial`). Outputs: ``best.geno``
 (the best genotype, importing the space file), ``trials.jsonl`` (one line per finished
-trial), ``summary.json``.
+trial), ``summary.json`` (with ``failures``: failed trials per reason class, e.g.
+``{"CompileError E0400": 4}``).
 
 ``workers > 1`` runs trials in a "spawn" ``ProcessPoolExecutor``: each worker loads the
 dataset once, and the parent alone writes the ledger. Weight sharing is then per worker
@@ -59,7 +61,11 @@ MAX_REPEATS = 100  # asks in a row that hit finished trials before the space cou
 
 @dataclass(frozen=True)
 class SearchResult:
-    """The best genotype found (``None`` if every trial failed), the counts, the wall time."""
+    """The best genotype found (``None`` if every trial failed), the counts, the wall time.
+
+    ``failures``: how many trials failed per reason class (``"CompileError E0400"``,
+    ``"DivergedError"``, ...; :meth:`Ledger.failures`), most frequent first.
+    """
 
     best: Genotype | None
     best_score: float | None
@@ -69,11 +75,12 @@ class SearchResult:
     out_dir: Path
     recovered: int = 0
     trials: list[Trial] = field(default_factory=list, repr=False)
+    failures: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"best_digest": self.best.digest if self.best else None, "best_val_accuracy": self.best_score,
-                "done": self.done, "failed": self.failed, "seconds": round(self.seconds, 3),
-                "recovered": self.recovered, "out_dir": str(self.out_dir)}
+                "done": self.done, "failed": self.failed, "failures": dict(self.failures),
+                "seconds": round(self.seconds, 3), "recovered": self.recovered, "out_dir": str(self.out_dir)}
 
 
 # ------------------------------------------------------------------ the parent's loop
@@ -89,6 +96,7 @@ class SearchRun:
         self.finished, self.idx, self.repeats = counts["done"] + counts["failed"], ledger.next_idx(), 0
         top = ledger.best()
         self.best_score: float | None = top.score if top is not None else None
+        self.best_idx: int = top.idx if top is not None else -1
 
     def replay(self) -> int:
         """Tell the searcher the ledger's finished trials (in planned order); how many."""
@@ -126,12 +134,25 @@ class SearchRun:
         with open(self.out / TRIALS_FILE, "a", encoding="utf-8") as handle:
             handle.write(_jsonl(trial))
         score = trial.score
-        if score is not None and (self.best_score is None or score > self.best_score):
-            self.best_score = score
+        if self.improves(score, trial.idx):
+            self.best_score, self.best_idx = score, trial.idx
             self.write_best((job.genotype, score, trial))
         log.info("trial %d/%d %s %s (%.1fs)", self.finished, self.budget, job.genotype.digest[7:19],
                  f"val acc {score:.4f}" if score is not None else trial.status, outcome.seconds)
         return trial
+
+    def improves(self, score: float | None, idx: int) -> bool:
+        """Whether a trial becomes the best: a higher score, or an equal one at a later index.
+
+        Ties go to the later trial, as RandomNet's Algorithm 2 keeps a new architecture whose
+        accuracy is >= the best (and as :meth:`Ledger.best` picks): with parallel workers, a
+        trial that finishes last but was planned earlier does not take an equal best's place.
+        """
+        if score is None:
+            return False
+        if self.best_score is None or score > self.best_score:
+            return True
+        return score == self.best_score and idx > self.best_idx
 
     def drive(self, executor: Any, submit: Callable[[TrialJob], TrialOutcome], *, workers: int,
               after: Callable[[], None]) -> None:
@@ -185,7 +206,8 @@ class SearchRun:
         counts = self.ledger.counts()
         summary = {"space": self.space.name, "fingerprint": self.space.fingerprint,
                    "searcher": self.searcher.name, "seed": self.seed, "budget": self.budget, "steps": self.steps,
-                   "done": counts["done"], "failed": counts["failed"], "recovered": recovered,
+                   "done": counts["done"], "failed": counts["failed"], "failures": self.ledger.failures(),
+                   "recovered": recovered,
                    "seconds": round(seconds, 3), "trial_seconds": round(sum(t.seconds or 0 for t in trials), 3),
                    "best": None if best is None else {"digest": best[0].digest, SCORE_KEY: best[1],
                                                       "idx": best[2].idx, "values": best[0].values}}
@@ -226,13 +248,18 @@ def run_search(space: Space, data: MultimodalDataset | str, *, searcher: str = "
                out_dir: str | Path, steps: int | None = None, train_config: Any = None, seed: int = 0,
                resume: bool = False, workers: int = 1, share_weights: bool = True, progress: bool = False,
                trial_fn: TrialFn | None = None, space_file: str | Path | None = None,
-               device: str | None = None, searcher_options: Mapping[str, Any] | None = None) -> SearchResult:
+               device: str | None = None, searcher_options: Mapping[str, Any] | None = None,
+               pretrained: Mapping[str, Any] | None = None, features: Any = True,
+               cache_dir: str | Path | None = None) -> SearchResult:
     """Search ``space`` on ``data`` (a dataset, or a spec for ``load_dataset``); see the module doc.
 
     ``budget``: trials to finish (done + failed); ``steps``: S per trial; ``seed`` seeds the
     searcher and every trial's training; ``space_file`` is what ``best.geno`` imports (default:
     the file the space was loaded from);
-    ``trial_fn(job, ctx)`` replaces :func:`train_trial`.
+    ``trial_fn(job, ctx)`` replaces :func:`train_trial`; ``pretrained`` (backbone node ->
+    :class:`~genolang.runtime.pretrain.Pretrained`) is loaded into every trial's network;
+    ``features`` (True, False or a FeatureCache to share) trains trials on their static
+    prefix's cached outputs (:mod:`genolang.runtime.features`, on disk under ``cache_dir``).
     """
     if budget < 1 or workers < 1 or (steps is not None and steps < 1):
         raise SearchError(f"budget, workers and steps must be at least 1 (got {budget}, {workers}, {steps})")
@@ -249,14 +276,24 @@ def run_search(space: Space, data: MultimodalDataset | str, *, searcher: str = "
                             searcher=make_searcher(searcher, space, seed=seed, **dict(searcher_options or {})))
             run.replay()
             bank = _bank(out, share_weights, workers)
-            ctx = TrialContext(space, dataset, config, device, bank)
+            ctx = TrialContext(space, dataset, config, device, bank, dict(pretrained or {}),
+                               _feature_cache(dataset, features, cache_dir, device))
             with trial_executor(ctx, trial_fn or train_trial, workers=workers, data_seed=seed,
                                 data=data if isinstance(data, str) else dataset) as (executor, submit):
                 run.drive(executor, submit, workers=workers, after=partial(_save_bank, bank, out, workers))
             best = run.finish(seconds=time.perf_counter() - start, recovered=recovered)
-            counts, trials = ledger.counts(), ledger.finished()
+            counts, trials, failures = ledger.counts(), ledger.finished(), ledger.failures()
     return SearchResult(best[0] if best else None, best[1] if best else None, counts["done"], counts["failed"],
-                        time.perf_counter() - start, out, recovered, trials)
+                        time.perf_counter() - start, out, recovered, trials, failures)
+
+
+def _feature_cache(data: MultimodalDataset, use: Any, cache_dir: str | Path | None, device: str | None) -> Any:
+    """``use``: a FeatureCache (kept), True (a new one), False or None (none)."""
+    from genolang.runtime.features import FeatureCache
+
+    if isinstance(use, FeatureCache) or not use:
+        return use or None
+    return FeatureCache(data, cache_dir=cache_dir, device=device)
 
 
 def _space_file(space: Space, given: str | Path | None) -> Path | None:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -57,13 +57,18 @@ class TrialJob:
 
 @dataclass
 class TrialContext:
-    """What the trials of one process share: space, data, training config, device, weight bank."""
+    """What the trials of one process share: space, data, training config, device, weight bank,
+    pre-trained backbones (node -> :class:`~genolang.runtime.pretrain.Pretrained`) and the
+    frozen-prefix feature cache (:class:`~genolang.runtime.features.FeatureCache`; ``None``:
+    every trial runs its whole network on the raw data)."""
 
     space: Space
     data: MultimodalDataset
     config: Any = None  # a TrainConfig; None means TrainConfig()'s defaults
     device: str | None = None
     bank: WeightBank | None = None
+    pretrained: Mapping[str, Any] = field(default_factory=dict)
+    features: Any = None
 
 
 TrialFn = Callable[[TrialJob, TrialContext], Mapping[str, Any]]
@@ -85,24 +90,39 @@ class TrialOutcome:
 def train_trial(job: TrialJob, ctx: TrialContext) -> dict[str, Any]:
     """The default trial: compile, load shared weights, train S steps, val accuracy, store weights.
 
-    With ``config.steps`` set, :func:`~genolang.runtime.train.train` evaluates ``val`` once,
-    after the last step, so ``best_val`` is the trained network's validation result. Weights
-    of a diverged trial never reach the bank (the exception comes first).
+    Pre-trained backbones are loaded after the bank (they always win). With a feature cache,
+    the network's static prefix runs once per dataset and only the rest trains
+    (:mod:`genolang.runtime.features`). With ``config.steps`` set,
+    :func:`~genolang.runtime.train.train` evaluates ``val`` once, after the last step, so
+    ``best_val`` is the trained network's validation result. Weights of a diverged trial
+    never reach the bank (the exception comes first).
     """
     from genolang.compiler.compile import compile_genotype
-    from genolang.runtime.train import TrainConfig, resolve_device, train
+    from genolang.runtime.train import TrainConfig, resolve_device
 
     device = resolve_device(ctx.device)
     compiled = compile_genotype(ctx.space, job.genotype, device=device)
     net = compiled.net
     shared = ctx.bank.load_into(net) if ctx.bank is not None else 0
     config = (ctx.config or TrainConfig()).model_copy(update={"steps": job.steps, "seed": job.seed})
-    result = train(net, ctx.data, config, input_names=net.input_names, device=device)
+    result = train_compiled(net, ctx, config, device=device)
     if ctx.bank is not None:
         ctx.bank.store_from(net)
     return {SCORE_KEY: result.best_val.accuracy, "val_loss": result.best_val.loss,
             "val_score": result.best_val.score, "steps": result.steps, "train_seconds": round(result.seconds, 3),
             "params": compiled.summary.params, "shared_tensors": shared}
+
+
+def train_compiled(net: Any, ctx: TrialContext, config: Any, *, device: Any, **options: Any) -> Any:
+    """Train a compiled network the way the trials do: pre-trained backbones in, on cached
+    features when its prefix is static (the shared modules train), else on the raw data."""
+    from genolang.runtime.pretrain import apply_pretrained
+    from genolang.runtime.train import train
+
+    apply_pretrained(net, dict(ctx.pretrained))
+    prepared = ctx.features.prepare(net) if ctx.features is not None else None
+    model, data = prepared if prepared is not None else (net, ctx.data)
+    return train(model, data, config, input_names=model.input_names, device=device, **options)
 
 
 def execute(job: TrialJob, ctx: TrialContext, fn: TrialFn) -> TrialOutcome:
@@ -126,10 +146,12 @@ def execute(job: TrialJob, ctx: TrialContext, fn: TrialFn) -> TrialOutcome:
 
 
 def failure_reason(exc: BaseException) -> str:
-    """``"DivergedError: the training loss became nan at step 3 ..."`` (a diagnostic's messages, joined)."""
+    """``"DivergedError: the training loss became nan ..."``, ``"CompileError E0400: node ..."``
+    (the first diagnostic's code, the messages joined)."""
     diagnostics = getattr(exc, "diagnostics", None)
     text = "; ".join(d.message for d in diagnostics) if diagnostics else str(exc)
-    return f"{type(exc).__name__}: {text}".strip()
+    code = f" {diagnostics[0].code}" if diagnostics and getattr(diagnostics[0], "code", None) else ""
+    return f"{type(exc).__name__}{code}: {text}".strip()
 
 
 # ------------------------------------------------------------------ executors
@@ -137,14 +159,21 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(space: Space, data: MultimodalDataset | str, data_seed: int, config: Any, device: str | None,
-                 share: bool, fn: TrialFn, threads: int) -> None:
-    """A pool worker's initializer: load the dataset once, make this process's weight bank."""
+                 share: bool, fn: TrialFn, threads: int, pretrained: Mapping[str, Any],
+                 features: tuple[bool, Any]) -> None:
+    """A pool worker's initializer: load the dataset once, make this process's weight bank and
+    feature cache (``features`` = (used, cache folder); the folder on disk is shared)."""
     torch.set_num_threads(threads)
     if isinstance(data, str):
         from genolang.runtime.data import load_dataset
 
         data = load_dataset(data, seed=data_seed)
-    _WORKER["ctx"] = TrialContext(space, data, config, device, WeightBank() if share else None)
+    cache = None
+    if features[0]:
+        from genolang.runtime.features import FeatureCache
+
+        cache = FeatureCache(data, cache_dir=features[1], device=device)
+    _WORKER["ctx"] = TrialContext(space, data, config, device, WeightBank() if share else None, pretrained, cache)
     _WORKER["fn"] = fn
 
 
@@ -187,7 +216,8 @@ def trial_executor(ctx: TrialContext, fn: TrialFn, *, workers: int, data: Multim
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_worker,
                                initargs=(ctx.space, data, data_seed, ctx.config, ctx.device, ctx.bank is not None,
-                                         fn, threads))
+                                         fn, threads, ctx.pretrained,
+                                         (ctx.features is not None, getattr(ctx.features, "cache_dir", None))))
     try:
         yield pool, _run_in_worker
     finally:

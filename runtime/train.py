@@ -30,6 +30,7 @@ from torch.nn import functional as F
 from genolang.runtime.dataset import MultimodalDataset, Task
 from genolang.runtime.errors import DivergedError, OutOfMemoryError, TrainError
 from genolang.runtime.evaluation import Metrics, amp_dtype, autocast, evaluate, f1_scores, first_output, progress_bar
+from genolang.runtime.files import atomic_write as _atomic
 
 __all__ = ["Metrics", "TrainConfig", "TrainResult", "evaluate", "f1_scores", "load_weights", "resolve_device",
            "save_weights", "train"]
@@ -106,11 +107,13 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
 def train(net: torch.nn.Module, data: MultimodalDataset, config: TrainConfig, *, input_names: Sequence[str],
           device: str | torch.device | None = None, out_dir: Path | None = None, progress: bool = False,
           on_eval: Callable[[dict[str, Any]], Any] | None = None,
-          meta: dict[str, Any] | None = None) -> TrainResult:
+          meta: dict[str, Any] | None = None, weights_of: torch.nn.Module | None = None) -> TrainResult:
     """Train ``net`` on ``data["train"]``, select on ``val``, test on ``test``; see the module doc.
 
     ``on_eval(entry)`` is called after each evaluation with the history entry; a truthy
-    return stops the run early. ``meta`` is added to ``metrics.json``.
+    return stops the run early. ``meta`` is added to ``metrics.json``. ``weights_of``: the
+    module whose weights ``out_dir/model.pt`` holds (default ``net``; the whole network when
+    ``net`` is the trainable part of it, :mod:`genolang.runtime.features`).
     """
     _check_inputs(data, input_names)
     run = _Run(net, data, config, input_names=tuple(input_names), device=resolve_device(device))
@@ -130,7 +133,7 @@ def train(net: torch.nn.Module, data: MultimodalDataset, config: TrainConfig, *,
                          run.samples / max(run.train_seconds, 1e-9), best_step=run.best_step,
                          device=str(run.device), config=config.model_dump())
     if out_dir is not None:
-        _write_outputs(net, result, Path(out_dir), data, meta or {})
+        _write_outputs(net if weights_of is None else weights_of, result, Path(out_dir), data, meta or {})
     return result
 
 
@@ -324,15 +327,3 @@ def _write_outputs(net: torch.nn.Module, result: TrainResult, out: Path, data: M
     _atomic(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n",
                                                              encoding="utf-8"))
     log.info("wrote %s and %s", result.checkpoint, out / "metrics.json")
-
-
-def _atomic(path: Path, write: Callable[[Path], Any]) -> Path:
-    """Write through a temporary file next to ``path``, then ``os.replace`` it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -31,6 +32,7 @@ from genolang.errors import UsageError
 
 if TYPE_CHECKING:
     from genolang.runtime.dataset import MultimodalDataset
+    from genolang.runtime.job import JobResult
     from genolang.runtime.search import SearchResult
     from genolang.space import Space
 
@@ -40,7 +42,8 @@ _CONFIG_ARGS = ("batch_size", "lr", "optimizer")
 def cmd_search(args: argparse.Namespace) -> int:
     """Run (or resume) a search and print its summary."""
     from genolang.document import load
-    from genolang.runtime.search import run_search
+    from genolang.runtime.avdigits import default_cache_dir
+    from genolang.runtime.job import run_job
     from genolang.searchers.base import searcher_class
 
     cls = searcher_class(args.searcher)  # an unknown name fails before the data is loaded
@@ -53,17 +56,22 @@ def cmd_search(args: argparse.Namespace) -> int:
                          "(bmnas, ssl-bmnas)")
     if args.budget < 1 or args.workers < 1 or (args.steps is not None and args.steps < 1):
         raise UsageError("--budget, --workers and --steps must be at least 1")
+    if args.final_epochs < 0:
+        raise UsageError("--final-epochs must be 0 (no final training) or more")
     space = load(args.space_file).space(args.space)
     show = not args.json and sys.stderr.isatty()
+    start = time.perf_counter()
     data = _load_data(args.data, seed=args.seed, space=space, progress=show)
-    result = run_search(space, data, searcher=args.searcher, budget=args.budget, out_dir=Path(args.out),
-                        steps=args.steps, train_config=_train_config(args), seed=args.seed, resume=args.resume,
-                        workers=args.workers, share_weights=not args.no_share, progress=show,
-                        space_file=Path(args.space_file), device=args.device)
+    job = run_job(space, data, out_dir=Path(args.out), seed=args.seed, final_epochs=args.final_epochs,
+                  features=not args.no_cache, device=args.device, progress=show,
+                  phases={"data": time.perf_counter() - start}, searcher=args.searcher, budget=args.budget,
+                  steps=args.steps, train_config=_train_config(args), resume=args.resume, workers=args.workers,
+                  share_weights=not args.no_share, space_file=Path(args.space_file), cache_dir=default_cache_dir())
     if args.json:
-        out_json({"ok": True, "space": space.name, "searcher": args.searcher, **result.to_json()})
+        out_json({"ok": True, "space": space.name, "searcher": args.searcher, **job.search.to_json(),
+                  **job.to_json()})
     else:
-        out(summary_table(result))
+        out(job_table(job))
     return EXIT_OK
 
 
@@ -99,6 +107,7 @@ def _check_bilevel_args(args: argparse.Namespace, *, ssl: bool) -> None:
         raise UsageError(f"searcher {args.searcher!r} is differentiable: give --epochs N (N >= 1)")
     wrong = [flag for flag, value in (("--budget", args.budget), ("--steps", args.steps),
                                       ("--optimizer", args.optimizer)) if value is not None]
+    wrong += [flag for flag, given in (("--final-epochs", args.final_epochs), ("--no-cache", args.no_cache)) if given]
     if args.labelled_fraction is not None and not ssl:
         wrong.append("--labelled-fraction")
     if wrong:
@@ -170,9 +179,15 @@ def _load_data(spec: str, *, seed: int, space: Space, progress: bool) -> Multimo
 
 
 def summary_table(result: SearchResult) -> str:
-    """The final table: trials done/failed, best val accuracy, best digest, wall time, outputs."""
+    """The final table: trials done/failed (and why), best val accuracy, best digest, wall time, outputs.
+
+    The trials line reads ``16 done, 4 failed (CompileError E0400: 4)``: failed trials per
+    reason class, most frequent first.
+    """
     best = f"{result.best_score:.4f}" if result.best_score is not None else "(no trial succeeded)"
+    why = ", ".join(f"{reason}: {count}" for reason, count in result.failures.items())
     rows = [("trials", f"{result.done} done, {result.failed} failed"
+                       + (f" ({why})" if result.failed and why else "")
                        + (f" ({result.recovered} interrupted, retried)" if result.recovered else "")),
             ("best val acc", best),
             ("best genotype", result.best.digest if result.best is not None else "-"),
@@ -181,6 +196,20 @@ def summary_table(result: SearchResult) -> str:
                                                                   "ledger.sqlite")))]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:{width}}  {v}" for k, v in rows)
+
+
+def job_table(job: JobResult) -> str:
+    """The search's table, then (when trained) the comparison and the wall time of each phase."""
+    from genolang.runtime.final import table
+
+    parts = [summary_table(job.search)]
+    if job.pretrained and not job.rows:
+        parts.append("pretrained  " + ", ".join(f"{k} test acc {v.test_accuracy}" for k, v in job.pretrained.items()))
+    if job.rows:
+        margin = job.margin()
+        parts.append(table(job.rows) + ("" if margin is None else f"\nsearched - late fusion: {margin:+.4f} test acc"))
+    parts.append("phases      " + ", ".join(f"{k} {v:.1f} s" for k, v in job.phases.items()))
+    return "\n\n".join(parts)
 
 
 def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
@@ -210,3 +239,8 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), help="default adam")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--no-share", action="store_true", help="no parameter sharing between trials")
+    p.add_argument("--final-epochs", type=int, default=0, metavar="E",
+                   help="after the search, train the best genotype E epochs beside late fusion and the "
+                        "unimodal nets, and compare their test accuracy (default 0: skip)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="train every trial's whole network on the raw data (no frozen-prefix feature cache)")

@@ -145,7 +145,12 @@ def test_gradients_reach_every_trainable_parameter():
     missing = [k for k, p in net.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing
     assert all(torch.isfinite(p.grad).all() for p in net.parameters())
-    assert sum(bool(p.grad.abs().sum() > 0) for p in net.parameters()) >= len(list(net.parameters())) - 2
+    # fusion.att queries with audio/to_seq over keys from image/to_seq, a vector tap repeated L
+    # times: all keys are equal, the softmax is uniform whatever the query, so the query's
+    # parameters get an exactly-zero gradient (or a rounding-level one); every other is nonzero
+    zero = {k for k, p in net.named_parameters() if not p.grad.abs().sum() > 0}
+    assert zero <= {"audio_to_seq.conv.weight", "audio_to_seq.conv.bias", "audio_to_seq.bn.weight",
+                    "audio_to_seq.bn.bias"}
 
 
 def test_frozen_backbone_is_fixed_and_counted_as_frozen():

@@ -25,7 +25,8 @@ import torch
 import genolang
 from genolang.compiler.compile import compile_genotype
 from genolang.runtime.dataset import MultimodalDataset, Split
-from genolang.runtime.errors import DivergedError, LedgerError, SearchError
+from genolang.compiler.errors import CompileError
+from genolang.runtime.errors import DivergedError, LedgerError, OutOfMemoryError, SearchError
 from genolang.runtime.ledger import Ledger
 from genolang.runtime.search import TrialContext, TrialJob, run_search
 from genolang.runtime.sharing import WeightBank
@@ -150,6 +151,65 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path
         (failed,) = ledger.failed()
     assert failed.idx == 1 and failed.error.startswith("DivergedError: the training loss became nan")
     assert failed.metrics is None and result.best.digest != failed.digest
+
+
+def scripted_trial(job: TrialJob, ctx: TrialContext, *, fails: tuple = (), scores: tuple = (),
+                   peek: str | None = None) -> dict:
+    """No training: fail as ``dict(fails)[idx]`` says ("compile", "diverge", "oom"), else score
+    ``dict(scores).get(idx, 0.5)``; with ``peek``, also report the trial index of best.geno there."""
+    kind = dict(fails).get(job.idx)
+    if kind == "compile":
+        raise CompileError("node 'fusion' has no inputs in this genotype")
+    if kind == "diverge":
+        raise DivergedError("the training loss became nan at step 1")
+    if kind == "oom":
+        raise OutOfMemoryError("CUDA out of memory")
+    metrics = {"val_accuracy": dict(scores).get(job.idx, 0.5)}
+    if peek is not None and Path(peek).exists():
+        metrics["best_before"] = genolang.load(peek).genotype("best").meta["trial"]
+    return metrics
+
+
+def test_failures_are_counted_by_reason_in_the_summary_and_the_table(tmp_path):
+    from genolang.searchers.cli import summary_table
+
+    space, _ = write_space(tmp_path)
+    out = tmp_path / "run"
+    trial = functools.partial(scripted_trial, fails=((1, "compile"), (3, "compile"), (4, "diverge"),
+                                                     (6, "compile"), (7, "oom")))
+    result = run_search(space, make_dataset(), budget=9, steps=1, out_dir=out, trial_fn=trial)
+    expected = {"CompileError": 3, "DivergedError": 1, "OutOfMemoryError": 1}
+    assert (result.done, result.failed) == (4, 5)
+    assert result.failures == expected and list(result.failures) == list(expected)  # most frequent first
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["failures"] == expected and (summary["done"], summary["failed"]) == (4, 5)
+    assert result.to_json()["failures"] == expected
+    (line,) = [row for row in summary_table(result).splitlines() if row.startswith("trials ")]
+    assert line.split(None, 1)[1] == "4 done, 5 failed (CompileError: 3, DivergedError: 1, OutOfMemoryError: 1)"
+    # no failure: an empty object, and nothing after "0 failed"
+    clean = run_search(space, make_dataset(), budget=2, steps=1, out_dir=tmp_path / "clean", trial_fn=scripted_trial)
+    assert clean.failures == {} and json.loads((tmp_path / "clean" / "summary.json").read_text())["failures"] == {}
+    (line,) = [row for row in summary_table(clean).splitlines() if row.startswith("trials ")]
+    assert line.split(None, 1)[1] == "2 done, 0 failed"
+
+
+def test_equal_scores_make_the_later_trial_the_best(tmp_path):
+    space, _ = write_space(tmp_path)
+    out = tmp_path / "run"
+    trial = functools.partial(scripted_trial, scores=((0, 0.5), (1, 0.8), (2, 0.8), (3, 0.3)),
+                              peek=str(out / "best.geno"))
+    result = run_search(space, make_dataset(), budget=4, steps=1, out_dir=out, trial_fn=trial)
+    later = result.trials[2]
+    assert [t.score for t in result.trials] == [0.5, 0.8, 0.8, 0.3]
+    # while the search ran: trial 2 (0.8, as trial 1) took best.geno over (RandomNet's >=)
+    assert result.trials[3].metrics["best_before"] == 2
+    with Ledger(out / "ledger.sqlite") as ledger:
+        assert ledger.best().idx == 2 and ledger.best().digest == later.digest
+    best = genolang.load(out / "best.geno").genotype("best")
+    assert best.meta["trial"] == 2 and best.digest == later.digest == result.best.digest
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["best"]["idx"] == 2 and summary["best"]["digest"] == later.digest
+    assert summary["best"]["val_accuracy"] == 0.8 and result.best_score == 0.8
 
 
 def test_kill_9_mid_trial_then_resume_loses_and_retrains_nothing(tmp_path, monkeypatch):

@@ -1,0 +1,31 @@
+"""Writing files so that a kill at any moment leaves the old file or the new one, never a torn one.
+
+:func:`atomic_write` writes through a temporary file in the target's folder, then
+``os.replace`` s it over the target (atomic on POSIX and Windows); the temporary file is
+removed if the write fails.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp)`` on a temporary path next to ``path``, then move it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def atomic_text(path: str | os.PathLike[str], text: str) -> Path:
+    """:func:`atomic_write` of a UTF-8 text."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
