@@ -109,6 +109,29 @@ def _rest_graph(graph: Graph, static: set[str], boundary: tuple[str, ...]) -> Gr
                  graph.text)
 
 
+def with_sibling_taps(graph: Graph, names: tuple[str, ...] | list[str]) -> tuple[Graph, tuple[str, ...]]:
+    """``graph`` with a node for every vector tap of the backbones that the taps in ``names`` read.
+
+    A search reads a few taps of a frozen backbone per genotype, and another genotype other
+    taps: computing all of a backbone's vector taps in the one pass that computes any of them
+    spares a pass per new tap (map taps are left out: they can be large). Returns the graph
+    (extra ``tap`` nodes appended) and the names of every tap of those backbones, in order.
+    """
+    wanted = {graph[n].inputs[0] for n in names if graph[n].kind == "tap"}
+    extra, taps = [], []
+    for backbone in (n for n in graph.nodes if n.name in wanted):
+        for i, shape in enumerate(backbone.attrs.get("tap_shapes") or ()):
+            name = f"{backbone.name}.tap[{i}]"
+            if name not in graph and len(shape) == 1:
+                extra.append(GNode(name, "tap", (backbone.name,), tuple(shape), {"index": i}, backbone.block,
+                                   name, backbone.line))
+            if name in graph or len(shape) == 1:
+                taps.append(name)
+    out = Graph(graph.nodes + tuple(extra), graph.inputs, graph.outputs, graph.space, graph.genotype, graph.digest,
+                graph.fingerprint, graph.text)
+    return out, tuple(taps)
+
+
 def ancestors(graph: Graph, names: tuple[str, ...] | list[str]) -> set[str]:
     """``names`` and every node they read, transitively."""
     seen: set[str] = set()

@@ -12,8 +12,11 @@ hands a trial the REST network with a dataset of those tensors. Training the res
 full network's modules (they are shared), with the same batches, the same random draws and,
 up to float rounding, the same numbers as training the full network on the raw data.
 
-MFAS's frozen LeNets cost about 100x its fusion layers per sample; a cached trial is mostly
-fusion. A network whose prefix computes nothing (every model input feeds a trainable node)
+One pass computes every vector tap of the frozen backbones it runs (not only those the
+genotype reads), so a search pays about one pass per backbone. MFAS's frozen LeNets cost
+about 100x its fusion layers per sample; a cached trial is mostly fusion. Features are
+computed in float32: on CUDA with AMP, where an uncached backbone would run under autocast,
+cached and uncached trials differ by bf16 rounding. A network whose prefix computes nothing (every model input feeds a trainable node)
 gets ``None``: it trains on the raw data. The cache does not apply when training changes the
 inputs (augmentations on raw inputs): those callers do not use it.
 """
@@ -26,7 +29,8 @@ from pathlib import Path
 import torch
 
 from genolang.compiler.module import GraphNet
-from genolang.compiler.static import StaticSplit, ancestors, prefix_graph, split_graph, sub_net
+from genolang.compiler.graph import Graph
+from genolang.compiler.static import ancestors, prefix_graph, signature, split_graph, sub_net, with_sibling_taps
 from genolang.runtime.dataset import MultimodalDataset, Split, hash_tensor
 from genolang.runtime.files import atomic_write
 from genolang.runtime.train import resolve_device
@@ -62,11 +66,10 @@ class FeatureCache:
         cut = split_graph(net.graph)
         if not cut.useful:
             return None
-        keys = self.keys(net, cut)
-        missing = [b for b in cut.cached if any(f"{keys[b]}/{s}" not in self._memory for s in self.data.splits)]
-        missing = [b for b in missing if not self._read(keys[b])]
+        keys = self.keys(net, cut.graph, cut.cached)
+        missing = [b for b in cut.cached if not self._held(keys[b]) and not self._read(keys[b])]
         if missing:
-            self._fill(sub_net(net, prefix_graph(cut.graph, tuple(missing))), keys, missing)
+            self._fill(net, cut.graph, missing)
         rest = sub_net(net, cut.rest)
         splits = {name: Split({b: self._tensor(keys, b, name, split) for b in cut.boundary}, split.labels)
                   for name, split in self.data.splits.items()}
@@ -74,13 +77,13 @@ class FeatureCache:
                                      meta={"features_of": self.data.name, "boundary": list(cut.boundary)})
         return rest, features
 
-    def keys(self, net: GraphNet, cut: StaticSplit) -> dict[str, str]:
-        """boundary node -> its cache key (dataset, signature, static weights)."""
+    def keys(self, net: GraphNet, graph: Graph, names: tuple[str, ...] | list[str]) -> dict[str, str]:
+        """static node -> its cache key (dataset, signature in ``graph``, static weights)."""
         out = {}
-        for b in cut.cached:
-            h = hashlib.sha256(f"{FORMAT}|{self.digest}|{cut.signatures[b]}".encode())
-            for name in sorted(ancestors(cut.graph, [b])):
-                module = net.module_of(name)
+        for b in names:
+            h = hashlib.sha256(f"{FORMAT}|{self.digest}|{signature(graph, b)}".encode())
+            for name in sorted(ancestors(graph, [b])):
+                module = net.module_of(name) if name in net.names else None
                 for key, tensor in (module.state_dict().items() if module is not None else ()):
                     hash_tensor(h, f"{name}|{key}", tensor)
             out[b] = h.hexdigest()[:40]
@@ -89,9 +92,16 @@ class FeatureCache:
     def _tensor(self, keys: dict[str, str], node: str, name: str, split: Split) -> torch.Tensor:
         return split.inputs[node] if node not in keys else self._memory[f"{keys[node]}/{name}"]
 
-    def _fill(self, prefix: GraphNet, keys: dict[str, str], missing: list[str]) -> None:
-        """Run ``prefix`` (computing ``missing``) over every split; store its outputs."""
-        outs = self.run_prefix(prefix)
+    def _held(self, key: str) -> bool:
+        return all(f"{key}/{s}" in self._memory for s in self.data.splits)
+
+    def _fill(self, net: GraphNet, graph: Graph, missing: list[str]) -> None:
+        """Compute ``missing`` (and the other vector taps of their backbones) in one prefix pass; store them."""
+        graph, taps = with_sibling_taps(graph, missing)
+        keys = self.keys(net, graph, taps)
+        missing = list(dict.fromkeys([*missing, *(t for t in taps if not self._held(keys[t]))]))
+        keys.update(self.keys(net, graph, missing))
+        outs = self.run_prefix(sub_net(net, prefix_graph(graph, tuple(missing))))
         for i, b in enumerate(missing):
             per_split = {s: outs[s][i] for s in self.data.splits}
             self._memory.update({f"{keys[b]}/{s}": t for s, t in per_split.items()})

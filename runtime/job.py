@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from genolang.runtime.dataset import MultimodalDataset
 from genolang.runtime.features import FeatureCache
 from genolang.runtime.files import atomic_text
 from genolang.runtime.final import Row, final_comparison
-from genolang.runtime.pretrain import Pretrained, pretrain_backbones
+from genolang.runtime.pretrain import Pretrained, pretrain_one, to_pretrain
 from genolang.runtime.search import SUMMARY_FILE, SearchResult, run_search
 from genolang.runtime.search_trial import TrialContext
 from genolang.space import Space
@@ -63,22 +64,32 @@ class JobResult:
 
 def run_job(space: Space, data: MultimodalDataset, *, out_dir: str | Path, seed: int = 0, final_epochs: int = 0,
             cache_dir: str | Path | None = None, features: bool = True, device: str | None = None,
-            progress: bool = False, phases: dict[str, float] | None = None, **search: Any) -> JobResult:
+            progress: bool = False, phases: dict[str, float] | None = None,
+            announce: Callable[[str], Any] | None = None, **search: Any) -> JobResult:
     """Run the phases of the module doc; ``search`` holds :func:`run_search`'s other keywords;
-    ``phases`` holds times measured before (the CLI's dataset load)."""
-    phases = dict(phases or {})
+    ``phases`` holds times measured before (the CLI's dataset load); ``announce(text)`` is
+    told when each phase starts (the CLI prints it)."""
+    phases, say = dict(phases or {}), announce or log.info
     start = time.perf_counter()
     graph = lower(space, space.default())
-    pretrained = pretrain_backbones(graph, data, seed=seed, cache_dir=cache_dir, device=device, progress=progress)
+    pretrained = {}
+    for name in to_pretrain(graph):
+        say(f"pretrain: {name} ({graph[name].attrs.get('model')}, {graph[name].attrs['pretrain']} epochs)")
+        pretrained[name] = pretrain_one(graph, name, data, seed=seed, cache_dir=cache_dir, device=device,
+                                        progress=progress)
+        done = pretrained[name]
+        say(f"pretrain: {name} test acc {done.test_accuracy} ({'cached' if done.cached else f'{done.seconds:.0f} s'})")
     phases["pretrain"] = time.perf_counter() - start
     cache = FeatureCache(data, cache_dir=cache_dir, device=device) if features else None
     start = time.perf_counter()
+    say(f"search: {search.get('searcher', 'random')}, {search.get('budget')} trials")
     result = run_search(space, data, out_dir=out_dir, seed=seed, device=device, progress=progress,
                         pretrained=pretrained, features=cache or False, **search)
     phases["search"] = time.perf_counter() - start
     job = JobResult(result, pretrained, phases=phases)
     if final_epochs > 0 and result.best is not None:
         start = time.perf_counter()
+        say(f"final: the best genotype and late fusion, {final_epochs} epochs each")
         ctx = TrialContext(space, data, search.get("train_config"), device, None, pretrained, cache)
         job.rows = final_comparison(ctx, result.best, epochs=final_epochs, seed=seed, config=ctx.config,
                                     out_dir=Path(out_dir) / FINAL_DIR, progress=progress)

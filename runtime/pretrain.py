@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,7 @@ class Pretrained:
     val_accuracy: float
     test_accuracy: float | None
     params: int
-    seconds: float
+    seconds: float  # of the training (also when read back from the cache)
     cached: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -136,13 +135,12 @@ def _path(cache_dir: str | Path | None, key: str) -> Path | None:
 def _read(path: Path | None, backbone: str) -> Pretrained | None:
     if path is None or not path.is_file():
         return None
-    start = time.perf_counter()
     try:
         stored = torch.load(path, map_location="cpu", weights_only=True)
         report = stored["report"]
         return Pretrained(backbone, report["model"], int(report["epochs"]), dict(stored["state"]),
                           float(report["val_accuracy"]), report["test_accuracy"], int(report["params"]),
-                          time.perf_counter() - start, cached=True)
+                          float(report["seconds"]), cached=True)
     except Exception as exc:  # noqa: BLE001 - a torn or foreign file: train again
         log.warning("pretrained backbone cache %s unreadable (%s); training again", path, exc)
         return None

@@ -101,6 +101,7 @@ def train_trial(job: TrialJob, ctx: TrialContext) -> dict[str, Any]:
     from genolang.runtime.train import TrainConfig, resolve_device
 
     device = resolve_device(ctx.device)
+    torch.manual_seed(job.seed)  # the fresh weights: the same for a job whatever ran before in this process
     compiled = compile_genotype(ctx.space, job.genotype, device=device)
     net = compiled.net
     shared = ctx.bank.load_into(net) if ctx.bank is not None else 0

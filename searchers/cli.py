@@ -61,18 +61,26 @@ def cmd_search(args: argparse.Namespace) -> int:
     space = load(args.space_file).space(args.space)
     show = not args.json and sys.stderr.isatty()
     start = time.perf_counter()
+    if not args.json:
+        _announce(f"data: {args.data} (seed {args.seed})")
     data = _load_data(args.data, seed=args.seed, space=space, progress=show)
     job = run_job(space, data, out_dir=Path(args.out), seed=args.seed, final_epochs=args.final_epochs,
                   features=not args.no_cache, device=args.device, progress=show,
                   phases={"data": time.perf_counter() - start}, searcher=args.searcher, budget=args.budget,
                   steps=args.steps, train_config=_train_config(args), resume=args.resume, workers=args.workers,
-                  share_weights=not args.no_share, space_file=Path(args.space_file), cache_dir=default_cache_dir())
+                  share_weights=not args.no_share, space_file=Path(args.space_file), cache_dir=default_cache_dir(),
+                  announce=None if args.json else _announce)
     if args.json:
         out_json({"ok": True, "space": space.name, "searcher": args.searcher, **job.search.to_json(),
                   **job.to_json()})
     else:
         out(job_table(job))
     return EXIT_OK
+
+
+def _announce(text: str) -> None:
+    """A phase line on stderr (also without a terminal, so logs of redirected runs show progress)."""
+    print(text, file=sys.stderr, flush=True)
 
 
 def _cmd_bilevel(args: argparse.Namespace, cls: Any) -> int:

@@ -117,7 +117,12 @@ def test_the_cache_computes_once_and_reuses_memory_and_disk(mfas, tmp_path):
     net = compile_genotype(mfas, mfas.validate(BEST)).net
     cache = FeatureCache(data, cache_dir=tmp_path)
     rest, feats = cache.prepare(net)
-    assert cache.computed == 1 and len(list((tmp_path / "features").glob("*.pt"))) == 4
+    # one pass computes every vector tap of the two backbones (3 + 5), not only the 4 read
+    assert cache.computed == 1 and len(list((tmp_path / "features").glob("*.pt"))) == 8
+    other = {"layers": 1, "fusion[0].a": "@audio_net.tap[3]", "fusion[0].b": "@image_net.tap[1]",
+             "fusion[0].act": "relu"}
+    cache.prepare(_with_backbones(compile_genotype(mfas, mfas.validate(other)).net, net))
+    assert cache.computed == 1
     again = copy.deepcopy(net)
     _, feats2 = cache.prepare(again)
     assert cache.computed == 1
@@ -130,19 +135,25 @@ def test_the_cache_computes_once_and_reuses_memory_and_disk(mfas, tmp_path):
             assert torch.equal(feats[split].inputs[name], feats2[split].inputs[name])
 
 
+def _with_backbones(net, source):
+    for name in ("image_net", "audio_net"):
+        net.module_of(name).load_state_dict(source.module_of(name).state_dict())
+    return net
+
+
 def test_keys_follow_the_frozen_weights_and_the_data(mfas):
     data = av_data(2, (16, 8, 8))
     torch.manual_seed(0)
     net = compile_genotype(mfas, mfas.validate(BEST)).net
     cut = split_graph(net.graph)
     cache = FeatureCache(data)
-    before = cache.keys(net, cut)
+    before = cache.keys(net, cut.graph, cut.cached)
     with torch.no_grad():
         net.module_of("image_net").body.conv1.weight.add_(1.0)
-    after = cache.keys(net, cut)
+    after = cache.keys(net, cut.graph, cut.cached)
     assert after["image_net.tap[0]"] != before["image_net.tap[0]"]
     assert after["audio_net.tap[1]"] == before["audio_net.tap[1]"]
-    assert FeatureCache(av_data(3, (16, 8, 8))).keys(net, cut)["audio_net.tap[1]"] != after["audio_net.tap[1]"]
+    assert FeatureCache(av_data(3, (16, 8, 8))).keys(net, cut.graph, cut.cached)["audio_net.tap[1]"] != after["audio_net.tap[1]"]
 
 
 def test_a_torn_cache_file_is_recomputed(mfas, tmp_path):
