@@ -13,7 +13,7 @@ import pytest
 import genolang
 from genolang.limits import MAX_COUNT, MAX_DEPTH, MAX_NESTING, MAX_SOURCE_BYTES, MAX_TOKEN_CHARS, MAX_TOKENS
 
-HANG_GUARD_S = 2.0
+HANG_GUARD_S = 10.0  # a hang guard, not a speed target: loose enough for a busy machine
 H = "genolang 1\n"
 
 

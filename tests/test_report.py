@@ -81,7 +81,7 @@ def test_the_report_counts_and_best_equal_the_runs_files(run_dir):
     assert report.best_genotype == (run_dir / "best.geno").read_text(encoding="utf-8")
     failed = report.trials[1]
     assert failed.failed and failed.val_accuracy is None and failed.val_error is None
-    assert failed.error == "DivergedError: the training loss became nan"
+    assert failed.error == "DivergedError E0601: the training loss became nan"
 
 
 def test_best_so_far_is_the_running_max_and_top_trials_are_sorted(run_dir):

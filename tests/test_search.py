@@ -149,7 +149,7 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path
     assert (result.done, result.failed) == (3, 1)
     with Ledger(out / "ledger.sqlite") as ledger:
         (failed,) = ledger.failed()
-    assert failed.idx == 1 and failed.error.startswith("DivergedError: the training loss became nan")
+    assert failed.idx == 1 and failed.error.startswith("DivergedError E0601: the training loss became nan")
     assert failed.metrics is None and result.best.digest != failed.digest
 
 
@@ -178,14 +178,14 @@ def test_failures_are_counted_by_reason_in_the_summary_and_the_table(tmp_path):
     trial = functools.partial(scripted_trial, fails=((1, "compile"), (3, "compile"), (4, "diverge"),
                                                      (6, "compile"), (7, "oom")))
     result = run_search(space, make_dataset(), budget=9, steps=1, out_dir=out, trial_fn=trial)
-    expected = {"CompileError": 3, "DivergedError": 1, "OutOfMemoryError": 1}
+    expected = {"CompileError E0400": 3, "DivergedError E0601": 1, "OutOfMemoryError E0602": 1}
     assert (result.done, result.failed) == (4, 5)
     assert result.failures == expected and list(result.failures) == list(expected)  # most frequent first
     summary = json.loads((out / "summary.json").read_text())
     assert summary["failures"] == expected and (summary["done"], summary["failed"]) == (4, 5)
     assert result.to_json()["failures"] == expected
     (line,) = [row for row in summary_table(result).splitlines() if row.startswith("trials ")]
-    assert line.split(None, 1)[1] == "4 done, 5 failed (CompileError: 3, DivergedError: 1, OutOfMemoryError: 1)"
+    assert line.split(None, 1)[1] == "4 done, 5 failed (CompileError E0400: 3, DivergedError E0601: 1, OutOfMemoryError E0602: 1)"
     # no failure: an empty object, and nothing after "0 failed"
     clean = run_search(space, make_dataset(), budget=2, steps=1, out_dir=tmp_path / "clean", trial_fn=scripted_trial)
     assert clean.failures == {} and json.loads((tmp_path / "clean" / "summary.json").read_text())["failures"] == {}
