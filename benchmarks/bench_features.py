@@ -36,8 +36,8 @@ given to both variants. ``--pretrain-epochs N`` overrides EPOCHS for smoke runs:
 trial networks are unchanged, and the backbone cache key includes the epochs. Spaces
 without ``pretrain`` (mfas_avmnist, bmnas_avmnist: random-init frozen LeNets) are unaffected.
 
-``--steps`` defaults to the searcher's default, ``default_steps(data, 64)`` (10% of the
-training set in steps of batch 64). Genotypes that fail (compile error, divergence) are
+``--steps`` defaults to the searchers' default trial budget (``Searcher.DEFAULT_STEPS``,
+chosen with bench_ranking.py). Genotypes that fail (compile error, divergence) are
 counted and reported, not timed.
 
 Target: ratio >= 20x for the MFAS space on avdigits (mfas_avdigits).
@@ -49,15 +49,14 @@ import argparse
 import json
 import logging
 import statistics
-import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]  # for examples/spaces only (nothing imported from here)
+from bench_spaces import load_space, note, pretrain
 DEFAULT_SPACES = "mfas_avdigits,mfas_avmnist,bmnas_avmnist"
 TARGET = {"mfas_avdigits": 20.0}
 
@@ -84,52 +83,6 @@ class SpaceRow:
     trials: list[dict[str, Any]] = field(default_factory=list)
 
 
-# ------------------------------------------------------------------ shared with bench_ranking.py (copied:
-# a script run as `python benchmarks/x.py` cannot import its neighbours as a package)
-
-
-def space_path(name: str) -> Path:
-    """examples/spaces/NAME.geno, or ``name`` itself when it is a path."""
-    path = Path(name)
-    if path.suffix == ".geno" or path.exists():
-        return path
-    return ROOT / "examples" / "spaces" / f"{name}.geno"
-
-
-def load_space(name: str) -> Any:
-    import genolang
-
-    path = space_path(name)
-    if not path.is_file():
-        raise SystemExit(f"no space file {path} (give a name of examples/spaces/ or a .geno path)")
-    return genolang.load(path).space()
-
-
-def with_pretrain_epochs(graph: Any, epochs: int | None) -> Any:
-    """``graph`` with every backbone that states ``pretrain`` set to ``epochs`` (None: unchanged)."""
-    if epochs is None:
-        return graph
-    nodes = tuple(replace(n, attrs={**n.attrs, "pretrain": epochs})
-                  if n.kind == "backbone" and n.attrs.get("pretrain") else n for n in graph.nodes)
-    return replace(graph, nodes=nodes)
-
-
-def pretrain(space: Any, data: Any, opts: argparse.Namespace) -> tuple[dict[str, Any], float]:
-    """(backbone node -> Pretrained, seconds) for the backbones of ``space`` stating ``pretrain``."""
-    from genolang.compiler.lower import lower
-    from genolang.runtime.pretrain import pretrain_backbones
-
-    graph = with_pretrain_epochs(lower(space, space.default()), opts.pretrain_epochs)
-    start = time.perf_counter()
-    done = pretrain_backbones(graph, data, seed=opts.seed, cache_dir=opts.cache, device=opts.device)
-    return done, time.perf_counter() - start
-
-
-def note(text: str) -> None:
-    """Progress on stderr (the table goes to stdout)."""
-    print(text, file=sys.stderr, flush=True)
-
-
 # ------------------------------------------------------------------ the measurement
 
 
@@ -142,7 +95,8 @@ def measure_space(name: str, data: Any, steps: int, opts: argparse.Namespace) ->
     from genolang.runtime.train import TrainConfig
 
     space = load_space(name)
-    pretrained, pretrain_s = pretrain(space, data, opts)
+    pretrained, pretrain_s = pretrain(space, data, seed=opts.seed, cache=opts.cache, device=opts.device,
+                                      epochs=opts.pretrain_epochs)
     if pretrained:
         note(f"{space.name}: pretrained " + ", ".join(
             f"{k} (test acc {v.test_accuracy}, {'cached' if v.cached else f'{v.seconds:.0f} s'})"
@@ -277,11 +231,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO if opts.verbose else logging.WARNING, format="%(name)s: %(message)s")
     torch.set_num_threads(opts.threads)
     from genolang.runtime.data import load_dataset
-    from genolang.runtime.search import default_steps
+    from genolang.searchers.base import Searcher
 
     start = time.perf_counter()
     data = load_dataset(opts.data, seed=opts.seed, cache_dir=opts.cache)
-    steps = opts.steps or default_steps(data, 64)
+    steps = opts.steps or Searcher.DEFAULT_STEPS
     rows = [measure_space(name.strip(), data, steps, opts) for name in opts.spaces.split(",") if name.strip()]
     elapsed = time.perf_counter() - start
     setting = f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {opts.device}"

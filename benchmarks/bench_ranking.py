@@ -46,16 +46,15 @@ import json
 import logging
 import math
 import statistics
-import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]  # for examples/spaces only (nothing imported from here)
+from bench_spaces import load_space, note, pretrain
 DEFAULT_SPACES = "mfas_avdigits,bmnas_avmnist"
 DEFAULT_STEPS = "10,25,50,100,200,400"
 TAU_GOAL = 0.5
@@ -124,52 +123,6 @@ class SpaceResult:
         return sorted((a for a in self.archs if a.full_test is not None), key=lambda a: (a.full_test, -a.sample))
 
 
-# ------------------------------------------------------------------ shared with bench_features.py (copied:
-# a script run as `python benchmarks/x.py` cannot import its neighbours as a package)
-
-
-def space_path(name: str) -> Path:
-    """examples/spaces/NAME.geno, or ``name`` itself when it is a path."""
-    path = Path(name)
-    if path.suffix == ".geno" or path.exists():
-        return path
-    return ROOT / "examples" / "spaces" / f"{name}.geno"
-
-
-def load_space(name: str) -> Any:
-    import genolang
-
-    path = space_path(name)
-    if not path.is_file():
-        raise SystemExit(f"no space file {path} (give a name of examples/spaces/ or a .geno path)")
-    return genolang.load(path).space()
-
-
-def with_pretrain_epochs(graph: Any, epochs: int | None) -> Any:
-    """``graph`` with every backbone that states ``pretrain`` set to ``epochs`` (None: unchanged)."""
-    if epochs is None:
-        return graph
-    nodes = tuple(replace(n, attrs={**n.attrs, "pretrain": epochs})
-                  if n.kind == "backbone" and n.attrs.get("pretrain") else n for n in graph.nodes)
-    return replace(graph, nodes=nodes)
-
-
-def pretrain(space: Any, data: Any, opts: argparse.Namespace) -> tuple[dict[str, Any], float]:
-    """(backbone node -> Pretrained, seconds) for the backbones of ``space`` stating ``pretrain``."""
-    from genolang.compiler.lower import lower
-    from genolang.runtime.pretrain import pretrain_backbones
-
-    graph = with_pretrain_epochs(lower(space, space.default()), opts.pretrain_epochs)
-    start = time.perf_counter()
-    done = pretrain_backbones(graph, data, seed=opts.seed, cache_dir=opts.cache, device=opts.device)
-    return done, time.perf_counter() - start
-
-
-def note(text: str) -> None:
-    """Progress on stderr (the table goes to stdout)."""
-    print(text, file=sys.stderr, flush=True)
-
-
 # ------------------------------------------------------------------ the measurement
 
 
@@ -195,7 +148,8 @@ def measure_space(name: str, data: Any, opts: argparse.Namespace) -> SpaceResult
     from genolang.runtime.train import TrainConfig
 
     space = load_space(name)
-    pretrained, pretrain_s = pretrain(space, data, opts)
+    pretrained, pretrain_s = pretrain(space, data, seed=opts.seed, cache=opts.cache, device=opts.device,
+                                      epochs=opts.pretrain_epochs)
     if pretrained:
         note(f"{space.name}: pretrained " + ", ".join(
             f"{k} (test acc {v.test_accuracy}, {'cached' if v.cached else f'{v.seconds:.0f} s'})"

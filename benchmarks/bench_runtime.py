@@ -113,7 +113,7 @@ def search_rows(data: MultimodalDataset, opts: argparse.Namespace) -> list[Row]:
     steps = default_steps(data, TRAIN_BATCH)
     with tempfile.TemporaryDirectory() as tmp:
         result = run_search(space, data, searcher="random", budget=opts.search_budget, out_dir=Path(tmp) / "search",
-                            device=opts.device, seed=0)
+                            steps=steps, device=opts.device, seed=0)
     finished = result.done + result.failed
     per_trial = [t.seconds for t in result.trials if t.seconds is not None]
     what = f"(b) random search, budget {opts.search_budget}, {steps} step(s)/trial"

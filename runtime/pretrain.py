@@ -69,21 +69,22 @@ def to_pretrain(graph: Graph) -> list[str]:
 
 
 def pretrain_backbones(graph: Graph, data: MultimodalDataset, *, seed: int = 0, cache_dir: str | Path | None = None,
-                       config: TrainConfig | None = None, device: str | None = None,
-                       progress: bool = False) -> dict[str, Pretrained]:
-    """node -> :class:`Pretrained` for every backbone of ``graph`` stating ``pretrain`` (see the module doc)."""
+                       config: TrainConfig | None = None, device: str | None = None, progress: bool = False,
+                       epochs: int | None = None) -> dict[str, Pretrained]:
+    """node -> :class:`Pretrained` for every backbone of ``graph`` stating ``pretrain`` (see the module doc);
+    ``epochs`` overrides the epochs the space states (smoke runs)."""
     out = {}
     for name in to_pretrain(graph):
         out[name] = pretrain_one(graph, name, data, seed=seed, cache_dir=cache_dir, config=config, device=device,
-                                 progress=progress)
+                                 progress=progress, epochs=epochs)
     return out
 
 
 def pretrain_one(graph: Graph, backbone: str, data: MultimodalDataset, *, seed: int = 0,
                  cache_dir: str | Path | None = None, config: TrainConfig | None = None,
-                 device: str | None = None, progress: bool = False) -> Pretrained:
-    """Train (or read back) the unimodal network of ``backbone``; see the module doc."""
-    epochs = int(graph[backbone].attrs["pretrain"])
+                 device: str | None = None, progress: bool = False, epochs: int | None = None) -> Pretrained:
+    """Train (or read back) the unimodal network of ``backbone`` (``epochs``: default the space's)."""
+    epochs = int(epochs or graph[backbone].attrs["pretrain"])
     config = (config or TrainConfig()).model_copy(update={"epochs": epochs, "steps": None, "seed": seed})
     uni = unimodal_graph(graph, backbone)
     torch.manual_seed(seed)

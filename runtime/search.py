@@ -1,7 +1,8 @@
 """The search driver: ask a searcher, train each genotype S steps, tell it the val accuracy.
 
 RandomNet's protocol (Alletto et al. 2020, Algorithm 2): E architectures, each trained for
-S steps (default: 10% of the training set at the batch size) starting from the weights that
+S steps (RandomNet: 10% of the training set, :func:`default_steps`; here by default the
+searcher's ``DEFAULT_STEPS``, chosen by ``benchmarks/bench_ranking.py``) starting from the weights that
 earlier architectures left at the same graph node (:mod:`genolang.runtime.sharing`), scored by
 validation accuracy; the best is kept (ties: the later trial, as the paper's ``>=``). Any
 registered searcher plugs in (ask/tell).
@@ -46,7 +47,7 @@ from genolang.runtime.ledger import SCORE_KEY, Ledger, Trial
 from genolang.runtime.search_trial import (FAILURES, TrialContext, TrialFn, TrialJob, TrialOutcome, execute,
                                            train_trial, trial_executor)
 from genolang.runtime.sharing import WeightBank
-from genolang.searchers.base import Searcher, make_searcher
+from genolang.searchers.base import Searcher, make_searcher, searcher_class
 from genolang.space import Space
 
 __all__ = ["FAILURES", "SearchResult", "SearchRun", "TrialContext", "TrialFn", "TrialJob", "TrialOutcome",
@@ -253,7 +254,8 @@ def run_search(space: Space, data: MultimodalDataset | str, *, searcher: str = "
                cache_dir: str | Path | None = None) -> SearchResult:
     """Search ``space`` on ``data`` (a dataset, or a spec for ``load_dataset``); see the module doc.
 
-    ``budget``: trials to finish (done + failed); ``steps``: S per trial; ``seed`` seeds the
+    ``budget``: trials to finish (done + failed); ``steps``: S per trial (default: the
+    searcher's ``DEFAULT_STEPS``; :func:`default_steps` is RandomNet's rule); ``seed`` seeds the
     searcher and every trial's training; ``space_file`` is what ``best.geno`` imports (default:
     the file the space was loaded from);
     ``trial_fn(job, ctx)`` replaces :func:`train_trial`; ``pretrained`` (backbone node ->
@@ -268,7 +270,7 @@ def run_search(space: Space, data: MultimodalDataset | str, *, searcher: str = "
     with _locked(out):
         dataset = data if isinstance(data, MultimodalDataset) else _load(str(data), seed=seed)
         config = train_config if train_config is not None else _default_config()
-        steps = steps or default_steps(dataset, int(getattr(config, "batch_size", 64)))
+        steps = steps or searcher_class(searcher).DEFAULT_STEPS
         with Ledger(out / LEDGER_FILE) as ledger:
             recovered = _open_ledger(ledger, space, dataset, searcher=searcher, seed=seed, steps=steps, budget=budget)
             run = SearchRun(space=space, ledger=ledger, out_dir=out, budget=budget, steps=steps, seed=seed,

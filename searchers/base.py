@@ -53,6 +53,10 @@ class Searcher(ABC):
 
     name: ClassVar[str] = ""
     OPTIONS: ClassVar[Mapping[str, Any]] = {}
+    #: training steps per trial when the user gives none, chosen with
+    #: ``benchmarks/bench_ranking.py`` (README, "A trial budget that ranks"): the smallest S whose
+    #: scores rank architectures like full training does (Kendall tau >= 0.5) on the fusion spaces
+    DEFAULT_STEPS: ClassVar[int] = 200
 
     def __init__(self, space: Space, *, seed: int = 0, **options: Any):
         reason = self.applies_to(space)

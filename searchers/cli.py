@@ -2,8 +2,8 @@
 
 ``genolang search SPACE_FILE --searcher random --budget N --out DIR [--data avdigits]
 [--steps S] [--workers N] [--resume] [--seed S] [--device D] [--json]`` runs
-:func:`genolang.runtime.search.run_search`: N trials, each trained S steps (default 10% of
-the training set) and scored by validation accuracy, recorded in ``DIR/ledger.sqlite``;
+:func:`genolang.runtime.search.run_search`: N trials, each trained S steps (default: the
+searcher's ``DEFAULT_STEPS``, chosen by ``benchmarks/bench_ranking.py``) and scored by validation accuracy, recorded in ``DIR/ledger.sqlite``;
 ``DIR/best.geno`` holds the best genotype (importing SPACE_FILE). ``--resume`` continues a
 search killed or finished in DIR (a larger ``--budget`` extends it).
 
@@ -237,7 +237,7 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
                    help="write ledger.sqlite, trials.jsonl, best.geno, summary.json here")
     p.add_argument("--data", default="avdigits", metavar="SPEC", help="the dataset (default avdigits)")
     p.add_argument("--steps", type=int, metavar="S",
-                   help="training steps per trial (default: 10%% of the training set at the batch size)")
+                   help="training steps per trial (default: the searcher's, chosen by benchmarks/bench_ranking.py)")
     p.add_argument("--workers", type=int, default=1, help="trials run in parallel processes (default 1)")
     p.add_argument("--resume", action="store_true", help="continue the search recorded in --out")
     p.add_argument("--seed", type=int, default=0, help="seed of the searcher, the data and the training")

@@ -30,7 +30,7 @@ from genolang.runtime.errors import DivergedError, LedgerError, OutOfMemoryError
 from genolang.runtime.ledger import Ledger
 from genolang.runtime.search import TrialContext, TrialJob, run_search
 from genolang.runtime.sharing import WeightBank
-from genolang.searchers.base import make_searcher
+from genolang.searchers.base import make_searcher, searcher_class
 
 SPACE = """genolang 1
 
@@ -321,7 +321,7 @@ def test_a_search_with_the_real_trainer(tmp_path):
                         device="cpu")
     assert (result.done, result.failed) == (2, 0)
     steps = {t.metrics["steps"] for t in result.trials}
-    assert steps == {1}  # default: 10% of 128 samples at batch 32 -> ceil(0.4) = 1 step
+    assert steps == {searcher_class("random").DEFAULT_STEPS}  # the searchers' default, from the ranking benchmark
     assert 0.0 <= result.best_score <= 1.0 and result.trials[1].metrics["shared_tensors"] >= 2
 
 
