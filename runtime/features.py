@@ -98,9 +98,8 @@ class FeatureCache:
     def _fill(self, net: GraphNet, graph: Graph, missing: list[str]) -> None:
         """Compute ``missing`` (and the other vector taps of their backbones) in one prefix pass; store them."""
         graph, taps = with_sibling_taps(graph, missing)
-        keys = self.keys(net, graph, taps)
-        missing = list(dict.fromkeys([*missing, *(t for t in taps if not self._held(keys[t]))]))
-        keys.update(self.keys(net, graph, missing))
+        keys = self.keys(net, graph, list(dict.fromkeys([*missing, *taps])))
+        missing = [b for b in keys if b in missing or not self._held(keys[b])]
         outs = self.run_prefix(sub_net(net, prefix_graph(graph, tuple(missing))))
         for i, b in enumerate(missing):
             per_split = {s: outs[s][i] for s in self.data.splits}
