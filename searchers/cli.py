@@ -89,6 +89,7 @@ def _cmd_bilevel(args: argparse.Namespace, cls: Any) -> int:
 
     _check_bilevel_args(args, ssl=getattr(cls, "self_supervised", False))
     space = load(args.space_file).space(args.space)
+    _refuse_pretrain(space, args.searcher)
     show = not args.json and sys.stderr.isatty()
     data = _load_data(args.data, seed=args.seed, space=space, progress=show)
     config, ssl = _bilevel_configs(args, ssl=getattr(cls, "self_supervised", False))
@@ -108,6 +109,18 @@ def _cmd_bilevel(args: argparse.Namespace, cls: Any) -> int:
     else:
         out(bilevel_table(result, finetune))
     return EXIT_OK
+
+
+def _refuse_pretrain(space: Space, searcher: str) -> None:
+    """Supernet searches do not pre-train backbones yet: refuse a space that asks for it."""
+    from genolang.compiler.lower import lower
+    from genolang.runtime.pretrain import to_pretrain
+
+    names = to_pretrain(lower(space, space.default()))
+    if names:
+        raise UsageError(f"searcher {searcher!r} does not pre-train backbones yet, and space {space.name!r} "
+                         f"asks for it ({', '.join(names)}): use a trial searcher (random, evolution, mfas, rl), "
+                         f"or give the backbones `weights` instead of `pretrain`")
 
 
 def _check_bilevel_args(args: argparse.Namespace, *, ssl: bool) -> None:

@@ -114,3 +114,10 @@ def test_the_main_job_end_to_end_on_avdigits_mini(mini, tmp_path, monkeypatch, c
     test = evaluate(net, data["test"], input_names=net.input_names, task="single_label")
     assert test.accuracy == rows["searched"]["test_accuracy"]
     assert len(list((cache / "backbones").glob("*.pt"))) == 2 and list((cache / "features").glob("*.pt"))
+
+
+def test_supernet_searches_refuse_a_space_that_pretrains(tmp_path, capsys):
+    code = main(["search", str(MAIN), "--searcher", "bmnas", "--epochs", "1", "--data", "avdigits-mini",
+                 "-o", str(tmp_path / "run")])
+    assert code == 2 and "does not pre-train backbones yet" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
