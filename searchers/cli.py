@@ -2,10 +2,14 @@
 
 ``genolang search SPACE_FILE --searcher random --budget N --out DIR [--data avdigits]
 [--steps S] [--workers N] [--resume] [--seed S] [--device D] [--json]`` runs
-:func:`genolang.runtime.search.run_search`: N trials, each trained S steps (default: the
-searcher's ``DEFAULT_STEPS``, chosen by ``benchmarks/bench_ranking.py``) and scored by validation accuracy, recorded in ``DIR/ledger.sqlite``;
-``DIR/best.geno`` holds the best genotype (importing SPACE_FILE). ``--resume`` continues a
-search killed or finished in DIR (a larger ``--budget`` extends it).
+the job of :func:`genolang.runtime.job.run_job`: backbones stating ``pretrain`` are trained
+first (cached), then :func:`genolang.runtime.search.run_search` runs N trials, each trained S
+steps (default: the searcher's ``DEFAULT_STEPS``, chosen by ``benchmarks/bench_ranking.py``) on
+the frozen prefix's cached features (``--no-cache``: on the raw data) and scored by
+validation accuracy, recorded in ``DIR/ledger.sqlite``; ``DIR/best.geno`` holds the best
+genotype (importing SPACE_FILE). ``--final-epochs E`` then trains it beside late fusion and
+the unimodal nets and prints their test accuracies. ``--resume`` continues a search killed
+or finished in DIR (a larger ``--budget`` extends it). Phase lines go to stderr.
 
 Differentiable searchers (``bmnas``, ``ssl-bmnas``) take ``--epochs N [--alternation
 epoch|batch]`` instead of ``--budget``/``--steps``: :meth:`search` of the searcher class
