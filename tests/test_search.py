@@ -245,7 +245,9 @@ def test_kill_9_mid_trial_then_resume_loses_and_retrains_nothing(tmp_path, monke
     ends = Counter(d for kind, d in events if kind == "end")
     starts = Counter(d for kind, d in events if kind == "start")
     assert set(ends) == {t.digest for t in rows} and set(ends.values()) == {1}  # nothing trained twice
-    assert all(starts[d] == 2 for d in killed)  # the killed trial started again, and only it
+    # the killed trial started again (its first start may not have reached the log when the
+    # kill came between the ledger's "running" and the trial's first line), and only it did
+    assert all(starts[d] in (1, 2) for d in killed) and all(starts[d] == 1 for d in starts if d not in killed)
     assert killed <= set(ends) and done_before <= set(ends)
     # the resumed search asked exactly what an uninterrupted one would have
     searcher = make_searcher("random", space, seed=0)
