@@ -30,7 +30,7 @@ from genolang.runtime.dataset import MultimodalDataset
 from genolang.runtime.features import FeatureCache
 from genolang.runtime.files import atomic_text
 from genolang.runtime.final import Row, final_comparison
-from genolang.runtime.pretrain import Pretrained, pretrain_one, to_pretrain
+from genolang.runtime.pretrain import Pretrained, pretrain_backbones
 from genolang.runtime.search import SUMMARY_FILE, SearchResult, run_search
 from genolang.runtime.search_trial import TrialContext
 from genolang.space import Space
@@ -72,13 +72,8 @@ def run_job(space: Space, data: MultimodalDataset, *, out_dir: str | Path, seed:
     phases, say = dict(phases or {}), announce or log.info
     start = time.perf_counter()
     graph = lower(space, space.default())
-    pretrained = {}
-    for name in to_pretrain(graph):
-        say(f"pretrain: {name} ({graph[name].attrs.get('model')}, {graph[name].attrs['pretrain']} epochs)")
-        pretrained[name] = pretrain_one(graph, name, data, seed=seed, cache_dir=cache_dir, device=device,
-                                        progress=progress)
-        done = pretrained[name]
-        say(f"pretrain: {name} test acc {done.test_accuracy} ({'cached' if done.cached else f'{done.seconds:.0f} s'})")
+    pretrained = pretrain_backbones(graph, data, seed=seed, cache_dir=cache_dir, device=device, progress=progress,
+                                    announce=say)
     phases["pretrain"] = time.perf_counter() - start
     cache = FeatureCache(data, cache_dir=cache_dir, device=device) if features else None
     start = time.perf_counter()

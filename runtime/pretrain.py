@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,13 +71,17 @@ def to_pretrain(graph: Graph) -> list[str]:
 
 def pretrain_backbones(graph: Graph, data: MultimodalDataset, *, seed: int = 0, cache_dir: str | Path | None = None,
                        config: TrainConfig | None = None, device: str | None = None, progress: bool = False,
-                       epochs: int | None = None) -> dict[str, Pretrained]:
+                       epochs: int | None = None,
+                       announce: Callable[[str], Any] | None = None) -> dict[str, Pretrained]:
     """node -> :class:`Pretrained` for every backbone of ``graph`` stating ``pretrain`` (see the module doc);
-    ``epochs`` overrides the epochs the space states (smoke runs)."""
-    out = {}
+    ``epochs`` overrides the epochs the space states (smoke runs); ``announce(text)`` is told
+    when each backbone starts and ends."""
+    say, out = announce or log.info, {}
     for name in to_pretrain(graph):
-        out[name] = pretrain_one(graph, name, data, seed=seed, cache_dir=cache_dir, config=config, device=device,
-                                 progress=progress, epochs=epochs)
+        say(f"pretrain: {name} ({graph[name].attrs.get('model')}, {epochs or graph[name].attrs['pretrain']} epochs)")
+        done = out[name] = pretrain_one(graph, name, data, seed=seed, cache_dir=cache_dir, config=config,
+                                        device=device, progress=progress, epochs=epochs)
+        say(f"pretrain: {name} test acc {done.test_accuracy} ({'cached' if done.cached else f'{done.seconds:.0f} s'})")
     return out
 
 
