@@ -201,6 +201,8 @@ class DomainBuilder:
         minimum = self._kw(expr, "min", scope, 0)
         if mode == "subset" and (type(p) not in (int, float) or not 0 < p < 1):
             raise Mismatch("E0234", f"p must lie strictly between 0 and 1 (got {p})")
+        if type(minimum) is not int or minimum < 0:
+            raise Mismatch("E0234", f"min must be a non-negative integer (got {minimum})")
         needed = {"one": 1, "pick": k, "choose": k, "subset": minimum}[mode]
         if len(candidates) < needed:
             raise Mismatch("E0235", f"can never be satisfied: needs {needed} but only "

@@ -154,3 +154,16 @@ def test_every_token_deleted_in_turn(path: Path):
     step = max(1, len(spans) // 150)
     for start, end in spans[::step]:
         _check(path, text[:start] + text[end:])
+
+
+KWARG_VALUE = re.compile(r"\b(?:p|min|step)\s*=\s*([^,)\s]+)")
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_keyword_argument_given_an_odd_value(path: Path):
+    """Deterministic sweep: each `p=`, `min=`, `step=` value replaced by names of other kinds,
+    negatives, fractions and out-of-range numbers (a name of a space once crashed `min=`)."""
+    text = TEXTS[path]
+    for m in KWARG_VALUE.finditer(text):
+        for odd in ("space", "x", "-1", "0.5", "1.5", "0", "1e999", "true", '"a"'):
+            _check(path, text[:m.start(1)] + odd + text[m.end(1):])
