@@ -108,6 +108,9 @@ def tokens_of(shape: Shape, tokens: int) -> tuple[int, int]:
 
 
 def _attention_shape(in_shapes: tuple[Shape, ...], *, heads: int, tokens: int, **_: Any) -> Shape:
+    if tokens != 1 and len(in_shapes[0]) != 1:
+        raise MetaShapeError(f"op 'self_attention': tokens={tokens} applies to vector inputs only (the positions "
+                             f"of a shape {list(in_shapes[0])} input are its tokens)")
     _, width = tokens_of(in_shapes[0], tokens)
     if width % heads:
         raise MetaShapeError(f"op 'self_attention': heads={heads} does not divide the token width {width}")

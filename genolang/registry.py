@@ -7,8 +7,9 @@ holds the first), an unknown name is answered with the close names (difflib), an
 entries can be listed.
 
 Errors come from the layer that owns the registry: a registry is built with the exception
-classes it raises (``errors=(DuplicateClass, UnknownClass)``); the defaults are this
-module's :class:`RegistryError` (E0002) and :class:`UnknownNameError` (E0003).
+classes it raises (``errors=(DuplicateClass, UnknownClass)``, each called with the message;
+the unknown-name error gets a ``suggestions`` attribute); the defaults are this module's
+:class:`RegistryError` (E0002) and :class:`UnknownNameError` (E0003).
 
 Third-party packages extend a registry without forking through an entry point group
 (``entry_points="genolang.ops"``, see docs/extending.md): the group is read once, lazily,
@@ -153,8 +154,9 @@ class Registry(Generic[T]):
         if found is not None:
             return self.add(name, found, origin="fallback")
         close = close_names(str(name), self.names())
-        raise self._unknown(f"unknown {self.kind} {name!r}{hint(close)} (known: {', '.join(self.names())})",
-                            close)
+        err = self._unknown(f"unknown {self.kind} {name!r}{hint(close)} (known: {', '.join(self.names())})")
+        err.suggestions = close  # type: ignore[attr-defined]
+        raise err
 
     __getitem__ = get
 
