@@ -160,6 +160,14 @@ def test_metadata_bind_refuses_with_the_core_error():
 # ---------------------------------------------------------------- metadata and compiler agree
 
 
+def test_language_reference_tables_are_rendered_from_the_metadata():
+    from genolang.opdocs import PAGE, rendered_page
+
+    text = PAGE.read_text(encoding="utf-8")
+    assert text == rendered_page(text), (
+        "docs/language.md op tables are stale: run python -c \"import genolang.opdocs as d; d.write_language_md()\"")
+
+
 def test_builtin_metadata_names_are_the_catalog():
     assert set(OP_META.names()) == set(catalog.OPS)
     assert set(ACTIVATION_META.names()) == set(catalog.ACTIVATIONS)

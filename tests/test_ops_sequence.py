@@ -180,3 +180,18 @@ def test_ops_lower_with_their_shape_rules():
         assert g["a"].attrs["params"]["heads"] == heads
         out = compiled.net.eval()(torch.randn(2, 4, 12), torch.randn(2, 4, 6, 6))
         assert tuple(out.shape) == (2, 3)
+
+
+def test_the_documented_residual_around_attention():
+    """docs/language.md: a node without ``op`` summing the attention and its input is a residual."""
+    text = """genolang 1
+space s version 1 {
+  input x { shape = [4, 12] }
+  node attn { op = self_attention; heads = 2; a = @x }
+  node r { combine = sum; a = @attn; b = @x }
+  head h { in = @r; classes = 3 }
+}
+"""
+    space = genolang.loads(text).space()
+    compiled = compile_genotype(space, space.default())
+    assert (compiled.graph["r"].kind, compiled.graph["r"].inputs) == ("sum", ("attn", "x"))
