@@ -285,3 +285,93 @@ def test_plugin_compiles_and_exports(plugin, tmp_path):
     report = export_compiled(compiled.graph, compiled.net.eval(), tmp_path / "se.onnx")
     assert set(report.batches) == {1, 3, 64} and max(report.max_abs_diff.values()) < 1e-4
     assert "Sigmoid" in report.op_types  # swish and the excitation gate
+
+
+# ---------------------------------------------------------------- backbones, searchers, datasets as plugins
+
+BACKBONE_SPACE = """genolang 1
+space bb version 1 {
+  input x { shape = [2, 8, 8] }
+  backbone net { model = tiny_taps; in = @x }
+  node f { op = fc; hidden = 4; a = @net.tap[1] }
+  head h { in = @f; classes = 2 }
+}
+"""
+
+
+class _TinyTaps(torch.nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(c, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        y = self.conv(x)
+        return [y, torch.nn.functional.max_pool2d(y, 2)]
+
+
+def test_backbone_from_metadata_alone():
+    """A backbone known only by its metadata and builder: check accepts it, the compiler builds it."""
+    from genolang.compiler.backbones import BACKBONES
+    from genolang.compiler.compile import compile_genotype
+    from genolang.opmeta import backbone_meta
+
+    backbone_meta("tiny_taps", taps=2, builder=lambda *, in_shape, weights=None: _TinyTaps(in_shape[0]))
+    try:
+        space = genolang.loads(BACKBONE_SPACE).space()
+        compiled = compile_genotype(space, space.default())
+        assert compiled.graph["net.tap[1]"].shape == (3, 4, 4)  # conv to 3 channels, then 2x2 pooling
+        assert tuple(compiled.net.eval()(torch.randn(2, 2, 8, 8)).shape) == (2, 2)
+    finally:
+        BACKBONES.remove("tiny_taps")
+        BACKBONE_META.remove("tiny_taps")
+
+
+SEARCHER_MODULE = '''
+from genolang.searchers.base import Searcher, register_searcher
+
+@register_searcher("always_default")
+class AlwaysDefault(Searcher):
+    """Asks for the space's default genotype, always."""
+
+    def ask(self):
+        return self.space.default()
+'''
+
+DATASET_MODULE = '''
+from genolang.runtime.dataset import DATASETS
+
+@DATASETS.register("plugged_data", description="a dataset a plugin registers")
+def build(*, seed=0, cache_dir=None, progress=False):
+    raise NotImplementedError
+'''
+
+
+def test_searcher_and_dataset_plugins(tmp_path):
+    from genolang.runtime.dataset import DATASETS
+    from genolang.searchers.base import SEARCHERS, load_builtins, make_searcher
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "more-plugins"\nversion = "1"\n'
+        '[project.entry-points."genolang.searchers"]\nalways_default = "plugged_searcher"\n'
+        '[project.entry-points."genolang.datasets"]\nplugged_data = "plugged_dataset"\n', encoding="utf-8")
+    (project / "plugged_searcher.py").write_text(SEARCHER_MODULE, encoding="utf-8")
+    (project / "plugged_dataset.py").write_text(DATASET_MODULE, encoding="utf-8")
+    load_builtins()
+    added = install(project, tmp_path / "site")
+    SEARCHERS.reload_plugins()
+    DATASETS.reload_plugins()
+    try:
+        space = genolang.loads(SPACE.replace("op = times_k; k = 3", "op = conv3x3")).space()
+        searcher = make_searcher("always_default", space, seed=1)
+        assert searcher.ask() == space.default()
+        assert DATASETS.get("plugged_data").description == "a dataset a plugin registers"
+        assert DATASETS.origin("plugged_data") == "plugged_dataset"
+    finally:
+        SEARCHERS.remove("always_default")
+        DATASETS.remove("plugged_data")
+        uninstall(added, "plugged_searcher")
+        uninstall([], "plugged_dataset")
+        SEARCHERS.reload_plugins()
+        DATASETS.reload_plugins()
