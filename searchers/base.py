@@ -26,8 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from importlib import import_module
 from typing import Any, ClassVar, TypeVar
 
-from genolang.compiler.errors import UnknownNameError
-from genolang.compiler.registry import Registry, close_names
+from genolang.registry import Registry, close_names
 from genolang.genotype import Genotype
 from genolang.runtime.errors import SearchError
 from genolang.space import Space
@@ -111,8 +110,10 @@ class Searcher(ABC):
         return f"{type(self).__name__}(space={self.space.name!r}, seed={self.seed}, told={len(self.history)})"
 
 
-#: searcher name -> class; filled by :func:`register_searcher`
-SEARCHERS: Registry[type[Searcher]] = Registry("searcher")
+#: searcher name -> class; filled by :func:`register_searcher` and by plugins (entry point group
+#: ``genolang.searchers``, docs/extending.md); its errors are the search layer's (E0701)
+SEARCHERS: Registry[type[Searcher]] = Registry("searcher", errors=(SearchError, SearchError),
+                                               entry_points="genolang.searchers")
 
 
 def register_searcher(name: str) -> Callable[[S], S]:
@@ -141,11 +142,7 @@ def load_builtins() -> Registry[type[Searcher]]:
 
 def searcher_class(name: str) -> type[Searcher]:
     """The class registered as ``name``; an unknown name raises :class:`SearchError` with hints."""
-    registry = load_builtins()
-    try:
-        return registry.get(name)
-    except UnknownNameError as exc:
-        raise SearchError(exc.first.message) from None
+    return load_builtins().get(name)
 
 
 def make_searcher(name: str, space: Space, *, seed: int = 0, **options: Any) -> Searcher:
