@@ -22,40 +22,71 @@ DARTS = "DARTS cnn/operations.py (seed_algorithms.md section 3)"
 NASNET = "NASNet (Zoph et al. 2018, Section 3) in DARTS's ReLU-conv-BN form"
 BMNAS = "BM-NAS node_operations.py STEP_STEP_OPS (seed_algorithms.md section 1.2)"
 
+#: one line per built-in op for the reference table (docs/language.md)
+DOCS: dict[str, str] = {
+    **{f"conv{k}x{k}": f"ENAS branch: 1x1 conv-BN-ReLU, {k}x{k} conv, BN" for k in (3, 5)},
+    **{f"sep{k}x{k}": f"ENAS branch: 1x1 conv-BN-ReLU, separable {k}x{k} conv, BN" for k in (3, 5)},
+    "maxpool3x3": "ENAS branch: 1x1 conv-BN-ReLU, 3x3 max pool",
+    "avgpool3x3": "ENAS branch: 1x1 conv-BN-ReLU, 3x3 average pool",
+    "identity": "x (ReLU-1x1 conv-BN if the width changes; factorized reduction at stride 2)",
+    "none": "DARTS zero: x * 0, subsampled by the stride",
+    "skip_connect": "DARTS identity; FactorizedReduce at stride 2",
+    **{f"sep_conv_{k}x{k}": f"DARTS SepConv: twice ReLU, depthwise {k}x{k}, 1x1, BN" for k in (3, 5, 7)},
+    **{f"dil_conv_{k}x{k}": f"DARTS DilConv: ReLU, depthwise {k}x{k} with dilation 2, 1x1, BN" for k in (3, 5)},
+    **{f"max_pool_{k}x{k}": f"{k}x{k} max pool, 'same' padding (1x1 calibration if the width changes)"
+       for k in (3, 5, 7)},
+    "avg_pool_3x3": "3x3 average pool, 'same' padding (1x1 calibration if the width changes)",
+    **{f"conv1x{k}_{k}x1": f"NASNet: ReLU, 1x{k} then {k}x1 conv, BN" for k in (3, 7)},
+    "conv1x1": "NASNet: ReLU, 1x1 conv, BN",
+    "dilated_conv3x3": "NASNet: ReLU, 3x3 conv with dilation 2, BN",
+    "conv": "Zoph & Le: conv FH x FW to `filters`, 'same' padding, BN",
+    "fc": "MFAS fusion layer: Linear(D, hidden)",
+    "zero": "BM-NAS step: x * 0",
+    "sum": "BM-NAS step: x + y",
+    "attention": "BM-NAS step: softmax(xᵀy / sqrt(C)) yᵀ (query x), dropout, LayerNorm([C, L])",
+    "linear_glu": "BM-NAS step: cat(x, y), 1x1 Conv1d, BN, GLU, dropout",
+    "concat_fc": "BM-NAS step: cat(x, y), 1x1 Conv1d to C, BN, ReLU, dropout",
+}
+
+
+def _op(name: str, kind: str, shape: Any, **meta: Any) -> Any:
+    return op_meta(name, kind, shape, doc=meta.pop("doc", DOCS.get(name, "")), **meta)
+
+
 # ---------------------------------------------------------------- ENAS / RandomNet (maps)
 
 for _name, _k, _sep in (("conv3x3", 3, False), ("conv5x5", 5, False), ("sep3x3", 3, True), ("sep5x5", 5, True)):
-    op_meta(_name, "map", S.window_shape(_k, _k), macs=S.enas_branch_macs(_k, separable=_sep), source=ENAS)
+    _op(_name, "map", S.window_shape(_k, _k), macs=S.enas_branch_macs(_k, separable=_sep), source=ENAS)
 for _name in ("maxpool3x3", "avgpool3x3"):
-    op_meta(_name, "map", S.window_shape(3, 3), macs=S.enas_pool_macs, source=ENAS)
-op_meta("identity", "map", S.identity_like_shape, macs=S.identity_like_macs,
+    _op(_name, "map", S.window_shape(3, 3), macs=S.enas_pool_macs, source=ENAS)
+_op("identity", "map", S.identity_like_shape, macs=S.identity_like_macs,
         source="ENAS micro_child.py _enas_cell identity (seed_algorithms.md section 4.1)")
 
 # ---------------------------------------------------------------- DARTS / NASNet (maps)
 
-op_meta("none", "map", S.reduce_shape, macs=no_macs, source=DARTS)
-op_meta("skip_connect", "map", S.identity_like_shape, macs=S.identity_like_macs, source=DARTS)
+_op("none", "map", S.reduce_shape, macs=no_macs, source=DARTS)
+_op("skip_connect", "map", S.identity_like_shape, macs=S.identity_like_macs, source=DARTS)
 for _k in (3, 5, 7):
-    op_meta(f"sep_conv_{_k}x{_k}", "map", S.window_shape(_k, _k), macs=S.sep_macs(_k), source=DARTS)
+    _op(f"sep_conv_{_k}x{_k}", "map", S.window_shape(_k, _k), macs=S.sep_macs(_k), source=DARTS)
 for _k in (3, 5):
-    op_meta(f"dil_conv_{_k}x{_k}", "map", S.window_shape(_k, _k, dil=2), macs=S.dil_macs(_k), source=DARTS)
+    _op(f"dil_conv_{_k}x{_k}", "map", S.window_shape(_k, _k, dil=2), macs=S.dil_macs(_k), source=DARTS)
 for _name, _k, _src in (("max_pool_3x3", 3, DARTS), ("avg_pool_3x3", 3, DARTS), ("max_pool_5x5", 5, NASNET),
                         ("max_pool_7x7", 7, NASNET)):
-    op_meta(_name, "map", S.window_shape(_k, _k), macs=S.pool_macs(_k), source=_src)
+    _op(_name, "map", S.window_shape(_k, _k), macs=S.pool_macs(_k), source=_src)
 for _k in (3, 7):
-    op_meta(f"conv1x{_k}_{_k}x1", "map", S.window_shape(_k, _k), macs=S.factorized_macs(_k), source=NASNET)
-op_meta("conv1x1", "map", S.window_shape(1, 1), macs=S.full_conv_macs(1), source=NASNET)
-op_meta("dilated_conv3x3", "map", S.window_shape(3, 3, dil=2), macs=S.full_conv_macs(3, 2), source=NASNET)
+    _op(f"conv1x{_k}_{_k}x1", "map", S.window_shape(_k, _k), macs=S.factorized_macs(_k), source=NASNET)
+_op("conv1x1", "map", S.window_shape(1, 1), macs=S.full_conv_macs(1), source=NASNET)
+_op("dilated_conv3x3", "map", S.window_shape(3, 3, dil=2), macs=S.full_conv_macs(3, 2), source=NASNET)
 
 # ---------------------------------------------------------------- Zoph & Le, MFAS
 
 KERNEL = dict(lo=1, hi=31, odd=True)
-op_meta("conv", "map", S.macro_conv_shape, macs=S.macro_conv_macs,
+_op("conv", "map", S.macro_conv_shape, macs=S.macro_conv_macs,
         fields=(Field("kernel_h", "int", 3, **KERNEL, doc="filter height FH"),
                 Field("kernel_w", "int", 3, **KERNEL, doc="filter width FW"),
                 Field("kernel", "int", None, **KERNEL, optional=True, doc="sets FH and FW at once")),
         source="Zoph & Le 2017 conv2D(FH, FW, N) - BN (seed_algorithms.md section 5)")
-op_meta("fc", "vector", S.vector_shape, macs=S.linear_macs,
+_op("fc", "vector", S.vector_shape, macs=S.linear_macs,
         source="MFAS Searchable_Audio_Image_Net fusion layer Linear(in, H) (seed_algorithms.md section 2.1)")
 
 # ---------------------------------------------------------------- BM-NAS step ops (seq, binary)
@@ -64,9 +95,9 @@ LENGTH = Field("length", "int", None, lo=1, optional=True, doc="sequence length 
 DROPOUT = Field("dropout", "float", 0.1, lo=0.0, hi=1.0, doc="dropout probability")
 for _name, _macs in (("zero", no_macs), ("sum", no_macs), ("linear_glu", lambda s, **_: 4 * s[0][0] ** 2 * s[0][1]),
                      ("concat_fc", lambda s, **_: 2 * s[0][0] ** 2 * s[0][1])):
-    op_meta(_name, "seq", S.step_shape, macs=_macs, arity=2, fields=(LENGTH, DROPOUT), keeps_width=True,
+    _op(_name, "seq", S.step_shape, macs=_macs, arity=2, fields=(LENGTH, DROPOUT), keeps_width=True,
             source=BMNAS)
-op_meta("attention", "seq", S.step_shape, macs=S.step_attention_macs, arity=2, keeps_width=True,
+_op("attention", "seq", S.step_shape, macs=S.step_attention_macs, arity=2, keeps_width=True,
         fields=(Field("length", "int", REQUIRED, lo=1, doc="sequence length L"), DROPOUT), source=BMNAS)
 
 
@@ -85,7 +116,7 @@ def _conv1d_macs(in_shapes: tuple[Shape, ...], *, c_out: int, stride: int, kerne
     return c_out * length * in_shapes[0][0] * kernel
 
 
-op_meta("conv1d", "seq", _conv1d_shape, macs=_conv1d_macs, strided=True, width_param="filters",
+_op("conv1d", "seq", _conv1d_shape, macs=_conv1d_macs, strided=True, width_param="filters",
         fields=(Field("kernel", "int", 3, **KERNEL, doc="kernel size K"),
                 Field("dilation", "int", 1, lo=1, hi=16, doc="dilation")),
         source="1-D convolution over (C, L): Conv1d(C, filters, K, stride, 'same' padding, no bias) - BN",
@@ -122,7 +153,7 @@ def _attention_macs(in_shapes: tuple[Shape, ...], *, tokens: int, **_: Any) -> i
     return 4 * t * e * e + 2 * t * t * e
 
 
-op_meta("self_attention", "any", _attention_shape, macs=_attention_macs, keeps_width=True,
+_op("self_attention", "any", _attention_shape, macs=_attention_macs, keeps_width=True,
         fields=(Field("heads", "int", 1, lo=1, hi=64, doc="attention heads (must divide the token width)"),
                 Field("tokens", "int", 1, lo=1, doc="tokens a vector input is split into"),
                 Field("dropout", "float", 0.0, lo=0.0, hi=1.0, doc="dropout on the attention weights")),
@@ -135,7 +166,7 @@ def _embedding_shape(in_shapes: tuple[Shape, ...], *, c_out: int, **_: Any) -> S
     return (c_out, in_shapes[0][0])
 
 
-op_meta("embedding", "vector", _embedding_shape, macs=no_macs, width_param="dim", int_input=True,
+_op("embedding", "vector", _embedding_shape, macs=no_macs, width_param="dim", int_input=True,
         fields=(Field("vocab", "int", REQUIRED, lo=1, doc="number of token ids (ids are clamped to [0, vocab-1])"),),
         source="token embedding nn.Embedding(vocab, dim)",
         doc="Integer token ids [L] -> a sequence [dim, L] of their learned vectors.")
@@ -151,17 +182,17 @@ def _group_shape(in_shapes: tuple[Shape, ...], *, groups: int, **_: Any) -> Shap
     return in_shapes[0]
 
 
-op_meta("layer_norm", "any", S.same_shape, keeps_width=True, fields=(EPS,),
+_op("layer_norm", "any", S.same_shape, keeps_width=True, fields=(EPS,),
         source="LayerNorm (Ba et al. 2016) over the channels at each position",
         doc="LayerNorm over the channels (C of [C, L] or [C, H, W], D of a vector) at each position.")
-op_meta("batch_norm", "any", S.same_shape, keeps_width=True,
+_op("batch_norm", "any", S.same_shape, keeps_width=True,
         fields=(EPS, Field("momentum", "float", 0.1, lo=0.0, hi=1.0, doc="running-statistics momentum")),
         source="BatchNorm (Ioffe & Szegedy 2015): BatchNorm1d on vectors and sequences, BatchNorm2d on maps",
         doc="BatchNorm per channel: 1-D on vectors and sequences, 2-D on maps.")
-op_meta("group_norm", "any", _group_shape, keeps_width=True,
+_op("group_norm", "any", _group_shape, keeps_width=True,
         fields=(Field("groups", "int", 1, lo=1, doc="channel groups (must divide C)"), EPS),
         source="GroupNorm (Wu & He 2018)", doc="GroupNorm over channel groups; groups = 1 is LayerNorm over C and space.")
-op_meta("dropout", "any", S.same_shape, keeps_width=True,
+_op("dropout", "any", S.same_shape, keeps_width=True,
         fields=(Field("p", "float", 0.5, lo=0.0, hi=1.0, doc="drop probability (training only)"),),
         source="Dropout (Srivastava et al. 2014)", doc="Dropout in training, identity in eval and in ONNX.")
 

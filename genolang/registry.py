@@ -206,6 +206,10 @@ class Registry(Generic[T]):
         for ep in entry_points(self.group or ""):
             self.load_entry_point(ep)
 
+    def reload_plugins(self) -> None:
+        """Read the entry point group again at the next query (after installing a plugin in-process)."""
+        self._loaded = self.group is None
+
     def load_entry_point(self, ep: metadata.EntryPoint) -> None:
         """Import one entry point; an object it names that its import did not register is added."""
         try:

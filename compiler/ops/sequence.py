@@ -10,8 +10,8 @@ Metadata and shape rules: :mod:`genolang.builtin_ops`; the language reference (d
   the tokens: (C, L) -> L tokens of width C; (C, H, W) -> H*W tokens of width C; a vector
   (D) -> ``tokens`` tokens of width D/tokens. The output is reshaped back to the input's
   shape. Written with explicit reshapes, ``matmul`` and ``softmax`` (no
-  ``nn.MultiheadAttention``) so it exports to ONNX; no residual (add one with the node's
-  ``combine`` or a cell's post-processing).
+  ``nn.MultiheadAttention``) so it exports to ONNX; no residual (a node without ``op``
+  summing the attention and its input adds one).
 - ``embedding``: token ids (N, L) -> (N, dim, L): nn.Embedding(vocab, dim) on the ids, which
   are read from any numeric input truncated toward zero and clamped to [0, vocab-1] (an
   ONNX graph's inputs are float32; an id outside the vocabulary maps to the nearest end).
