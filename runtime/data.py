@@ -14,7 +14,6 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from genolang.errors import Diagnostic, did_you_mean
+from genolang.modules import import_all
 from genolang.runtime.dataset import DATASETS, SPLITS, DatasetSpec, MultimodalDataset, Split, Task
 from genolang.runtime.errors import DataError
 
@@ -69,12 +69,7 @@ def builtin(name: str) -> DatasetSpec:
 
 
 def _import_builtins() -> None:
-    for name in BUILTIN_MODULES:
-        try:
-            import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+    import_all(BUILTIN_MODULES)
 
 
 # ------------------------------------------------------------------ loading

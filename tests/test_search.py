@@ -28,9 +28,19 @@ from genolang.runtime.dataset import MultimodalDataset, Split
 from genolang.compiler.errors import CompileError
 from genolang.runtime.errors import DivergedError, LedgerError, OutOfMemoryError, SearchError
 from genolang.runtime.ledger import Ledger
-from genolang.runtime.search import TrialContext, TrialJob, run_search
+from genolang.runtime.search_trial import TrialContext, TrialJob
 from genolang.runtime.sharing import WeightBank
+from genolang.runtime.strategy import Observation
 from genolang.searchers.base import make_searcher, searcher_class
+from genolang.searchers.study import run_search
+
+
+def random_asks(space, n: int, *, seed: int = 0) -> list[str]:
+    """The digests of a sequential random search's first n trials (each ask sees the trials before)."""
+    searcher, history = make_searcher("random", space, seed=seed), []
+    for i in range(n):
+        history.append(Observation(i, searcher.ask(history), "done", 0.5))
+    return [o.genotype.digest for o in history]
 
 SPACE = """genolang 1
 
@@ -123,8 +133,8 @@ def test_a_tiny_search_writes_ledger_trials_and_a_loadable_best(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["done"] == 3 and summary["best"]["digest"] == result.best.digest
     # the asks are the random searcher's, in order
-    searcher = make_searcher("random", space, seed=0)
-    assert [t.digest for t in result.trials] == [searcher.ask().digest for _ in range(3)]
+    assert [t.digest for t in result.trials] == random_asks(space, 3)
+    assert summary["config"]["budget"] == 3 and summary["config"]["searcher"] == "random"
 
 
 def test_an_existing_folder_needs_resume_and_the_same_search(tmp_path):
@@ -217,7 +227,7 @@ def test_kill_9_mid_trial_then_resume_loses_and_retrains_nothing(tmp_path, monke
     out, log, budget = tmp_path / "run", tmp_path / "trials.log", 5
     script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
               "import genolang\nfrom test_search import make_dataset, logging_trial\n"
-              "from genolang.runtime.search import run_search\n"
+              "from genolang.searchers.study import run_search\n"
               f"space = genolang.load({str(tmp_path / 'duo.geno')!r}).space()\n"
               f"run_search(space, make_dataset(), budget={budget}, steps=2, out_dir={str(out)!r}, "
               "trial_fn=logging_trial)\n")
@@ -250,8 +260,7 @@ def test_kill_9_mid_trial_then_resume_loses_and_retrains_nothing(tmp_path, monke
     assert all(starts[d] in (1, 2) for d in killed) and all(starts[d] == 1 for d in starts if d not in killed)
     assert killed <= set(ends) and done_before <= set(ends)
     # the resumed search asked exactly what an uninterrupted one would have
-    searcher = make_searcher("random", space, seed=0)
-    assert [t.digest for t in rows] == [searcher.ask().digest for _ in range(budget)]
+    assert [t.digest for t in rows] == random_asks(space, budget)
     assert len((out / "trials.jsonl").read_text().splitlines()) == budget
 
 
@@ -316,7 +325,7 @@ def test_parallel_workers_finish_the_budget(tmp_path):
 
 
 def test_a_search_with_the_real_trainer(tmp_path):
-    train = pytest.importorskip("genolang.runtime.train", reason="the trainer is not installed")
+    from genolang.runtime import train
     space, _ = write_space(tmp_path)
     config = train.TrainConfig(batch_size=32, amp=False)
     result = run_search(space, make_dataset(), budget=2, out_dir=tmp_path / "run", train_config=config,
@@ -328,9 +337,8 @@ def test_a_search_with_the_real_trainer(tmp_path):
 
 
 def test_the_search_command(tmp_path, capsys):
-    data = pytest.importorskip("genolang.runtime.data", reason="the dataset loaders are not installed")
-    pytest.importorskip("genolang.runtime.train", reason="the trainer is not installed")
     from genolang.cli import main
+    from genolang.runtime import data
 
     _, path = write_space(tmp_path)
     npz = data.save_dataset(make_dataset(), tmp_path / "synth.npz")
