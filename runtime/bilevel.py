@@ -54,7 +54,7 @@ from genolang.runtime.dataset import MultimodalDataset, Split
 from genolang.runtime.errors import DivergedError, SearchError
 from genolang.runtime.evaluation import evaluate, first_output, progress_bar
 from genolang.runtime.ledger import SCORE_KEY, Ledger, Trial
-from genolang.runtime.files import atomic_write
+from genolang.files import atomic_write
 from genolang.runtime.runfolder import (LEDGER_FILE, check_out_dir, locked, space_file_of, write_best, write_summary,
                                         write_trials)
 from genolang.runtime.search import SearchResult

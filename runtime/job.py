@@ -22,24 +22,21 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from genolang.compiler.lower import lower
 from genolang.errors import UsageError
 from genolang.runtime.dataset import MultimodalDataset
 from genolang.runtime.features import FeatureCache
-from genolang.runtime.files import atomic_text
+from genolang.files import atomic_text
 from genolang.runtime.final import Row, final_comparison
 from genolang.runtime.pretrain import Pretrained, pretrain_backbones, to_pretrain
 from genolang.runtime.runfolder import SUMMARY_FILE
-from genolang.runtime.search import SearchResult
+from genolang.runtime.search import Proposer, SearchResult
 from genolang.runtime.search_trial import TrialContext
 from genolang.runtime.study import Study
 from genolang.runtime.tables import bilevel_table, job_table
 from genolang.space import Space
-
-if TYPE_CHECKING:
-    from genolang.searchers.base import Searcher
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +72,7 @@ class JobResult:
                 "final": {"rows": [r.to_json() for r in self.rows], "margin_vs_late_fusion": self.margin()}}
 
 
-def run_job(study: Study, searcher: Searcher) -> JobResult:
+def run_job(study: Study, searcher: Proposer) -> JobResult:
     """Run the phases of the module doc for a trial strategy; ``study.announce(text)`` is told when
     each phase starts (the CLI prints it); ``study.phases`` holds times measured before (the
     CLI's dataset load)."""

@@ -9,7 +9,7 @@ A search (trial-based, :mod:`genolang.runtime.search`, or one-shot,
     summary.json      counts, the best, the search's configuration
     .lock             held while a search runs there (released by the OS, even on SIGKILL)
 
-Every file is written atomically (:func:`genolang.runtime.files.atomic_text`).
+Every file is written atomically (:func:`genolang.files.atomic_text`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 from genolang.genotype import Genotype
 from genolang.runtime.errors import SearchError
-from genolang.runtime.files import atomic_text
+from genolang.files import atomic_text
 from genolang.runtime.ledger import Trial
 from genolang.space import Space
 

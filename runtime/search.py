@@ -55,6 +55,7 @@ class Proposer(Protocol):
     """
 
     name: str
+    DEFAULT_STEPS: int  # training steps per trial when the config gives none
 
     def ask(self, history: History, *, attempt: int = 0) -> Genotype: ...
 

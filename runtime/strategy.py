@@ -68,6 +68,11 @@ class Strategy(ABC):
         """Search with ``study`` (its space, data, storage, executor and config); the outcome."""
 
     @classmethod
+    def check_space(cls, space: Any) -> None:
+        """Refuse a space this strategy cannot serve yet for a reason the user can act on
+        (a :class:`~genolang.errors.UsageError`); checked before the data is loaded."""
+
+    @classmethod
     def check_config(cls, config: Any) -> None:
         """Refuse a :class:`~genolang.runtime.study.SearchConfig` this strategy cannot honour
         (a :class:`~genolang.errors.UsageError` naming the options)."""

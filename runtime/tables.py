@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from genolang.runtime.job import JobResult
     from genolang.runtime.search import SearchResult
 
 OUTPUTS = ("best.geno", "trials.jsonl", "summary.json", "ledger.sqlite")
@@ -37,8 +36,9 @@ def summary_table(result: SearchResult) -> str:
     return rows_text(rows)
 
 
-def job_table(job: JobResult) -> str:
-    """The search's table, then (when trained) the comparison and the wall time of each phase."""
+def job_table(job: Any) -> str:
+    """The search's table, then (when trained) the comparison and the wall time of each phase
+    (``job``: a :class:`~genolang.runtime.job.JobResult`)."""
     from genolang.runtime.final import table
 
     parts = [summary_table(job.search)]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from genolang.errors import UsageError
-from genolang.runtime.files import atomic_text
+from genolang.files import atomic_text
 from genolang.searchers.base import SpaceStrategy, register_searcher
 from genolang.space import Space
 
@@ -67,11 +67,17 @@ class OneShotStrategy(SpaceStrategy):
         if wrong:
             raise UsageError(f"searcher {cls.name!r} does not take {', '.join(wrong)}")
 
-    def run(self, study: Any) -> Any:
-        """Refuse a space that pre-trains backbones, then the supernet search (see the module doc)."""
-        from genolang.runtime.job import SupernetOutcome, refuse_pretrain
+    @classmethod
+    def check_space(cls, space: Space) -> None:
+        """Supernet searches do not pre-train backbones yet: a space that asks for it is refused."""
+        from genolang.runtime.job import refuse_pretrain
 
-        refuse_pretrain(study.space, self.name)
+        refuse_pretrain(space, cls.name)
+
+    def run(self, study: Any) -> Any:
+        """The supernet search (see the module doc)."""
+        from genolang.runtime.job import SupernetOutcome
+
         return SupernetOutcome(self.search(study), None, study.config.epochs)
 
     def search(self, study: Any) -> Any:
@@ -96,10 +102,9 @@ class SslBmnasSearcher(OneShotStrategy):
 
     def run(self, study: Any) -> Any:
         """The search, then (when a genotype came out) the fine-tuning, written to ``finetune.json``."""
-        from genolang.runtime.job import SupernetOutcome, refuse_pretrain
+        from genolang.runtime.job import SupernetOutcome
         from genolang.runtime.ssl import run_ssl_search, ssl_finetune
 
-        refuse_pretrain(study.space, self.name)
         cfg = study.config
         result = run_ssl_search(study.space, study.data, out_dir=cfg.out_dir, epochs=cfg.epochs, config=cfg.bilevel,
                                 ssl=cfg.ssl, seed=cfg.seed, resume=cfg.resume, progress=study.progress,

@@ -59,6 +59,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     config = search_config(args, self_supervised=getattr(cls, "self_supervised", False))
     cls.check_config(config)
     space = load(args.space_file).space(args.space)
+    cls.check_space(space)
     show = not args.json and sys.stderr.isatty()
     start = time.perf_counter()
     if not args.json:

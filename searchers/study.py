@@ -27,8 +27,9 @@ __all__ = ["run_search", "run_study"]
 
 def run_study(study: Study) -> Outcome:
     """Make the config's strategy for the study's space, check the config against it, run it."""
-    cfg = study.config
-    searcher_class(cfg.searcher).check_config(cfg)
+    cfg, cls = study.config, searcher_class(study.config.searcher)
+    cls.check_config(cfg)
+    cls.check_space(study.space)
     strategy = make_searcher(cfg.searcher, study.space, seed=cfg.seed, **cfg.searcher_options)
     return strategy.run(study)
 

@@ -104,6 +104,12 @@ class Loop:
         pos = next(i for i, o in enumerate(self.history) if o.status == "running" and o.genotype == genotype)
         self.history[pos] = Observation(self.history[pos].idx, genotype, "failed" if failed else "done",
                                         None if failed else score)
+        observe = getattr(self.searcher, "observe", None)
+        if observe is not None:  # what the next ask does first: the searcher's state is inspectable now
+            observe(self.history)
+
+    def __getattr__(self, name: str):
+        return getattr(self.searcher, name)
 
     def finished(self) -> list[Observation]:
         return [o for o in self.history if o.finished]
@@ -207,8 +213,8 @@ def check_finds_good_genotypes(name: str, space: Space, *, budget: int = 30, see
     assert max(bests) >= 1.0 or statistics.median(bests) >= statistics.median(baseline), (bests, baseline)
 
 
-# ------------------------------------------------------------------ differentiable searchers
-#: a space every differentiable searcher applies to: one BM-NAS cell over three vector inputs
+# ------------------------------------------------------------------ one-shot strategies
+#: a space every one-shot strategy applies to: one BM-NAS cell over three vector inputs
 BILEVEL_SPACE = """genolang 1
 space cellmini version 1 {
   input a { shape = [4] }

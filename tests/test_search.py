@@ -35,12 +35,16 @@ from genolang.searchers.base import make_searcher, searcher_class
 from genolang.searchers.study import run_search
 
 
-def random_asks(space, n: int, *, seed: int = 0) -> list[str]:
-    """The digests of a sequential random search's first n trials (each ask sees the trials before)."""
+def random_genotypes(space, n: int, *, seed: int = 0) -> list:
+    """A sequential random search's first n genotypes (each ask sees the trials before)."""
     searcher, history = make_searcher("random", space, seed=seed), []
     for i in range(n):
         history.append(Observation(i, searcher.ask(history), "done", 0.5))
-    return [o.genotype.digest for o in history]
+    return [o.genotype for o in history]
+
+
+def random_asks(space, n: int, *, seed: int = 0) -> list[str]:
+    return [g.digest for g in random_genotypes(space, n, seed=seed)]
 
 SPACE = """genolang 1
 
@@ -354,3 +358,34 @@ def test_the_search_command(tmp_path, capsys):
     assert main(["search", str(path), "--budget", "1", "--out", str(tmp_path / "other"), "--data", str(npz),
                  "--searcher", "randon"]) == 1
     assert "did you mean 'random'" in capsys.readouterr().err
+
+
+LEGACY = Path(__file__).parent / "fixtures" / "legacy_run"
+
+
+def test_a_ledger_written_before_the_study_layer_resumes(tmp_path):
+    """A ledger of the earlier code (tests/fixtures/legacy_run), with a trial left running by a
+    kill, resumes: the finished trials are kept as they were, the running one is retried, and
+    the new trials continue the same random stream."""
+    (tmp_path / "duo.geno").write_text((LEGACY / "duo.geno").read_text(encoding="utf-8"), encoding="utf-8")
+    space = genolang.load(tmp_path / "duo.geno").space()
+    out = tmp_path / "run"
+    out.mkdir()
+    with sqlite3.connect(out / "ledger.sqlite") as conn:
+        conn.executescript((LEGACY / "ledger.sql").read_text(encoding="utf-8"))
+    with Ledger(out / "ledger.sqlite") as ledger:
+        before = ledger.finished()
+        third = random_genotypes(space, 3)[2]
+        ledger.begin(genotype=third, budget={"steps": 1}, seed=0, idx=2)  # left running by a kill
+    assert [t.idx for t in before] == [0, 1] and {t.metrics["pid"] for t in before} != {os.getpid()}
+    result = run_search(space, make_dataset(), budget=4, steps=1, out_dir=out, trial_fn=score_trial, resume=True)
+    assert (result.done, result.failed, result.recovered) == (4, 0, 1)
+    with Ledger(out / "ledger.sqlite") as ledger:
+        rows = ledger.history()
+        assert ledger.meta()["search"] == "b4e54c0f788b" and ledger.meta()["trials"] == 4
+    assert [(t.digest, t.metrics) for t in rows[:2]] == [(t.digest, t.metrics) for t in before]  # not retrained
+    assert [t.digest for t in rows] == random_asks(space, 4) and rows[2].digest == third.digest
+    assert {t.metrics["pid"] for t in rows[2:]} == {os.getpid()}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["done"] == 4 and summary["config"]["resume"] is True
+
