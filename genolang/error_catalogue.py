@@ -116,6 +116,8 @@ CATALOGUE: tuple[ErrorCase, ...] = (
               3, 1, "space 's' is defined twice", files=(("other.geno", _space("")),)),
     ErrorCase("E0213", "import of a missing file", H + 'import "nowhere.geno"\n', 2, 1,
               "cannot import 'nowhere.geno'"),
+    ErrorCase("E0213", "import path holding a NUL character", H + 'import "a\x00b.geno"\n', 2, 1,
+              "a path cannot hold a NUL character", shown=H + 'import "a<NUL>b.geno"\n'),
     ErrorCase("E0214", "import cycle", H + 'import "a.geno"\n', 2, 1, "import cycle",
               files=(("a.geno", H + 'import "b.geno"\n'), ("b.geno", H + 'import "a.geno"\n')),
               in_file="b.geno"),
