@@ -152,6 +152,7 @@ def _stack(draw: Any, sp: _Space, name: str, src: str) -> None:
 def space_texts(draw: Any, *, wrong: bool = True) -> str:
     """The text of a small space with a head; ``wrong``: some draws break the static rules."""
     sp = _Space()
+    wrong = wrong and draw(st.booleans())  # half the spaces hold a mistake; shrinking removes it
     for i in range(draw(st.integers(1, 2))):
         if draw(st.booleans()):
             shape = f"[{draw(st.sampled_from([1, 3]))}, {draw(st.sampled_from([4, 8]))}, {draw(st.sampled_from([4, 8]))}]"
