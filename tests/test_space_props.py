@@ -36,7 +36,7 @@ def run_forward(compiled) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(text=space_texts())
 def test_a_space_check_accepts_compiles_runs_and_exports(tmp_path_factory, text):
     from genolang.compiler import compile_genotype
