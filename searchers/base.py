@@ -28,9 +28,8 @@ from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-from genolang.compiler.errors import UnknownNameError
-from genolang.compiler.registry import Registry, close_names
 from genolang.errors import UsageError
+from genolang.registry import Registry, close_names
 from genolang.genotype import Genotype
 from genolang.modules import import_all
 from genolang.runtime.errors import SearchError
@@ -122,8 +121,10 @@ class Searcher(SpaceStrategy):
         return run_job(study, self)
 
 
-#: searcher name -> class; filled by :func:`register_searcher`
-SEARCHERS: Registry[type[SpaceStrategy]] = Registry("searcher")
+#: searcher name -> class; filled by :func:`register_searcher` and by plugins (entry point group
+#: ``genolang.searchers``, docs/extending.md); its errors are the search layer's (E0701)
+SEARCHERS: Registry[type[SpaceStrategy]] = Registry("searcher", errors=(SearchError, SearchError),
+                                                    entry_points="genolang.searchers")
 
 
 def register_searcher(name: str) -> Callable[[S], S]:
@@ -139,7 +140,7 @@ def register_searcher(name: str) -> Callable[[S], S]:
     return decorate
 
 
-def load_builtins() -> Registry[type[Searcher]]:
+def load_builtins() -> Registry[type[SpaceStrategy]]:
     """Import the built-in searcher modules (each registers itself); the registry."""
     import_all(BUILTIN_MODULES)
     return SEARCHERS
@@ -147,11 +148,7 @@ def load_builtins() -> Registry[type[Searcher]]:
 
 def searcher_class(name: str) -> type[SpaceStrategy]:
     """The class registered as ``name``; an unknown name raises :class:`SearchError` with hints."""
-    registry = load_builtins()
-    try:
-        return registry.get(name)
-    except UnknownNameError as exc:
-        raise SearchError(exc.first.message) from None
+    return load_builtins().get(name)
 
 
 def make_searcher(name: str, space: Space, *, seed: int = 0, **options: Any) -> Any:
