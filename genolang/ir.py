@@ -24,7 +24,7 @@ class Decided:
 
     path: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"decided": self.path}
 
 
@@ -39,7 +39,7 @@ class DecisionIR:
     field: str  # its name inside that block
     has_default: bool = False
 
-    def to_json(self) -> list:
+    def to_json(self) -> list[Any]:
         return [self.path, self.domain.to_json(), self.default, [c.to_json() for c in self.conds]]
 
 
@@ -56,7 +56,7 @@ class Entity:
     fields: dict[str, Any] = field(default_factory=dict)  # fixed JSON value or Decided
     count: str | None = None  # an instance of a repeat: the decision counting them (not hashed)
 
-    def to_json(self) -> list:
+    def to_json(self) -> list[Any]:
         fields = {k: (v.to_json() if isinstance(v, Decided) else v) for k, v in self.fields.items()}
         return [self.path, self.kind, fields, [c.to_json() for c in self.conds]]
 
