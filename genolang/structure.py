@@ -23,9 +23,9 @@ from typing import Any
 
 from genolang.ast import Span
 from genolang.conditions import Condition, CountCond
+from genolang.domains import RefDomain
 from genolang.errors import Collector
 from genolang.ir import Decided, DecisionIR, Entity, SpaceIR
-from genolang.refdomain import RefDomain
 
 PREV = ("@prev", "@prev2")
 READERS = ("node", "group", "stack", "head", "backbone", "cell")
