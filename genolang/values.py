@@ -7,7 +7,9 @@ from typing import Any
 from genolang import ast as A
 from genolang import catalog
 from genolang.errors import did_you_mean
-from genolang.ir import Decided
+from genolang.ir import Computed, Decided
+from genolang.resolve_arith import ArithResolver
+from genolang.value_exprs import to_expr
 from genolang.scope import Binding, RefError, Scope, resolve_refset, split_path
 
 PREV = ("prev", "prev2")
@@ -27,12 +29,26 @@ def plain(value) -> Any:
         return {"op": value.label, "ref": "@" + value.ref.path}
     if isinstance(value, A.ListV):
         return [plain(v) for v in value.items]
+    if isinstance(value, A.ExprV):
+        return Arithmetic(value)
     if isinstance(value, A.RecordV):
         return {f.name: plain(f.value) for f in value.fields}
     return {"repeat": value.name, "count": value.count}
 
 
-class FieldChecker:
+class Arithmetic:
+    """Arithmetic where only a literal may stand (a condition, a default, a genotype's value)."""
+
+    def __init__(self, value: A.ExprV):
+        from genolang.formatter_exprs import value as text
+
+        self.text = text(value)
+
+    def __repr__(self) -> str:
+        return f"`{self.text}` (arithmetic is allowed only in a space's field values)"
+
+
+class FieldChecker(ArithResolver):
     def field_value(self, m: A.FieldM, scope: Scope) -> Any:
         allowed = catalog.BLOCK_FIELDS.get(scope.kind if scope.kind != "space" else "group")
         if scope.kind != "space" and allowed is not None and m.name not in allowed:
@@ -42,16 +58,35 @@ class FieldChecker:
         if scope.kind == "stack" and m.name == "cells":
             return self.stack_cells(m, scope)
         try:
-            value = self.fixed(m.value, scope)
+            value = self.top_value(m.value, scope)
         except RefError as exc:
             self.err(exc.code, exc.message, getattr(exc, "span", None) or m.value.span, help=exc.help)
             return None
-        self.check_field(scope.kind, m, value)
+        if isinstance(value, (Decided, Computed)):
+            self.check_possible(scope.kind, m, value)
+        elif value is not None:
+            self.check_field(scope.kind, m, value)
         return value
+
+    def top_value(self, v, scope: Scope) -> Any:
+        """A whole field's value: a decision's name or arithmetic may stand here (not inside lists)."""
+        if isinstance(v, A.Sym):
+            b = scope.lookup(v.name, ("let", "decision"))
+            return v.name if b is None else self.named_value(b, scope, v.span)
+        if isinstance(v, A.ExprV):
+            return self.computed(v.expr, scope, v.span)
+        if isinstance(v, A.RepeatedV) and scope.lookup(v.name, ("let", "decision")) is not None:
+            return self.computed(to_expr(v), scope, v.span)
+        return self.fixed(v, scope)
 
     def fixed(self, v, scope: Scope) -> Any:
         if isinstance(v, A.Sym):
-            b = scope.lookup(v.name, ("let",))
+            b = scope.lookup(v.name, ("let", "decision"))
+            if b is not None and b.kind == "decision":
+                err = RefError("E0295", f"decision '{b.path}' may be a whole field's value, not part of a "
+                                        "list or record")
+                err.span = v.span
+                raise err
             return b.value if b is not None else v.name
         if isinstance(v, A.RefV):
             return self.fixed_ref(v, scope)
@@ -62,7 +97,12 @@ class FieldChecker:
         if isinstance(v, A.RecordV):
             return {f.name: self.fixed(f.value, scope) for f in v.fields}
         if isinstance(v, A.RepeatedV):
-            err = RefError("E0247", "`name * count` is only meaningful in a stack's `cells` list")
+            err = RefError("E0247", "`name * count` is only meaningful in a stack's `cells` list "
+                                    "or with a constant or decision")
+            err.span = v.span
+            raise err
+        if isinstance(v, A.ExprV):
+            err = RefError("E0295", "arithmetic may be a whole field's value, not part of a list or record")
             err.span = v.span
             raise err
         return v.value

@@ -88,6 +88,8 @@ SIZES = {
     # the unimodal nets MFAS pre-trains: no decision, one genotype
     "mfas_image_only": (lambda: 1, 1),
     "mfas_audio_only": (lambda: 1, 1),
+    # one width decision used by three fields (3 values) and a multiplier (3): 3 * 3
+    "shared_widths": (lambda: 3 * 3, 9),
     "nasnet_cell": (nasnet_size, 5_229_943_396_058_757_337_940_161_399_357_440_000),
 }
 
