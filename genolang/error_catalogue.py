@@ -177,10 +177,6 @@ CATALOGUE: tuple[ErrorCase, ...] = (
               _space("  input x { shape = [3, 32, 32] }\n  cell normal { }\n"
                      "  stack st { in = @x; cells = [norml * 2] }\n"), 5, 32,
               "'norml' is not a cell declared earlier", "normal"),
-    ErrorCase("E0249", "searched count not on the last stack item",
-              _space("  input x { shape = [3, 32, 32] }\n  cell c { }\n  N: int(1..3)\n"
-                     "  stack st { in = @x; cells = [c * N, c * 2] }\n"), 6, 39,
-              "only the last item of `cells` may have a searched count"),
     ErrorCase("E0250", "`g.before` outside `g[...]`",
               _space("  node layer[2] { op = conv3x3 }\n  node out { op = fc; a: one(layer.before) }\n"), 4, 30,
               "'layer.before' used outside of a repeated 'layer[...]' block"),
@@ -313,6 +309,8 @@ API_ONLY: tuple[tuple[str, str, str], ...] = (
     ("E0229", "space cannot be counted", "Space.size() of a space with float or condition-read reference decisions"),
     ("E0351", "no valid sample", "Space.sample() when `forbid` rejects every draw"),
     ("E0904", "size enumeration too large", "Space.size() with too many combinations of conditional decisions"),
+    ("E0249", "retired", "no longer raised: every item of a stack's `cells` may have a searched count "
+                         "(it was: only the last item)"),
     ("E0260-E0263", "templates", "not applicable: the language has no templates yet"),
     ("E0370", "budget violated", "genolang.compiler.compile_genotype: the network breaks a `require` budget "
                                  "(tests/test_compiler_budget.py)"),

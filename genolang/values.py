@@ -157,7 +157,7 @@ class FieldChecker(ArithResolver):
 
     def stack_cells(self, m: A.FieldM, scope: Scope) -> Any:
         items = m.value.items if isinstance(m.value, A.ListV) else (m.value,)
-        out, index, searched = [], 0, False
+        out, index = [], 0
         for item in items:
             name, count = (item.name, item.count) if isinstance(item, A.RepeatedV) else (
                 getattr(item, "name", None), 1)
@@ -167,11 +167,7 @@ class FieldChecker(ArithResolver):
                 self.err("E0248", f"'{name}' is not a cell declared earlier", item.span,
                          help=did_you_mean(str(name), cells) or ("declare it with `cell NAME { ... }`",))
                 return None
-            if searched:
-                self.err("E0249", "only the last item of `cells` may have a searched count", item.span)
-                return None
             n, count_path, lo = self.count(self._count_expr(count, item.span), scope) or (0, None, 0)
-            searched = count_path is not None
             for i in range(n):
                 from genolang.conditions import CountCond
 

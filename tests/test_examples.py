@@ -90,6 +90,8 @@ SIZES = {
     "mfas_audio_only": (lambda: 1, 1),
     # one width decision used by three fields (3 values) and a multiplier (3): 3 * 3
     "shared_widths": (lambda: 3 * 3, 9),
+    # width (2) * the block's op (2) * a searched depth per stage: n1, n2 in 1..3, n3 in 0..2
+    "resnet_stages": (lambda: 2 * 2 * 3 * 3 * 3, 108),
     "nasnet_cell": (nasnet_size, 5_229_943_396_058_757_337_940_161_399_357_440_000),
 }
 
