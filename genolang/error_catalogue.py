@@ -209,6 +209,10 @@ CATALOGUE: tuple[ErrorCase, ...] = (
     ErrorCase("E0295", "a decision or arithmetic inside a list",
               _space("  L: int(4..8)\n  input x { shape = [1, L] }\n"), 4, 25,
               "decision 'L' may be a whole field's value, not part of a list"),
+    ErrorCase("E0296", "a post-processing step the block cannot apply",
+              _space("  input x { shape = [4] }\n  group g { in = @x; node n { op = fc; hidden = 4 }; "
+                     "post = [project] }\n"), 4, 61,
+              "neither this block nor an enclosing one sets `channels`"),
     ErrorCase("E0270", "condition on an unknown decision", _space("  op: choice(a, b)\n  forbid opp == a\n"),
               4, 10, "unknown decision 'opp'", "op"),
     ErrorCase("E0271", "condition on an impossible value",

@@ -148,12 +148,29 @@ class FieldChecker(ArithResolver):
                 "a positive integer or a list of node names"),
             ("head", "classes"): (lambda x: type(x) is int and x > 0, "a positive integer"),
             ("head", "task"): (lambda x: x in catalog.TASKS, f"one of {sorted(catalog.TASKS)}"),
+            ("group", "post"): _POST_RULE,
+            ("cell", "post"): _POST_RULE,
         }
         rule = rules.get((kind, m.name))
         if rule is not None and not _holds(rule[0], value):
-            names = catalog.BACKBONES if m.name == "model" else catalog.TASKS if m.name == "task" else ()
+            names = {"model": catalog.BACKBONES, "task": catalog.TASKS, "post": catalog.POSTS}.get(m.name, ())
+            shown = next((x for x in value if x not in names), value) if m.name == "post" and isinstance(
+                value, list) else value
             self.err("E0242", f"invalid {kind} {m.name}: expected {rule[1]}", m.value.span,
-                     help=did_you_mean(str(value), names))
+                     help=did_you_mean(str(shown), names))
+
+    def check_post(self, ent, sub: Scope, m: A.Block) -> None:
+        """`project` needs a width (`channels` here or on an enclosing block), `residual` an input."""
+        post = ent.fields["post"]
+        span = next((x.value.span for x in m.members if getattr(x, "name", None) == "post"), m.span)
+        widths = [self.entities[s.prefix].fields.get("channels") for s in sub.chain() if s.prefix in self.entities]
+        if "project" in post and all(w is None for w in widths):
+            self.err("E0296", "`post = [project, ...]` projects to the block's width, but neither this block "
+                              "nor an enclosing one sets `channels`", span,
+                     help=("set `channels = C` on this block or an enclosing group",))
+        if "residual" in post and "in" not in ent.fields:
+            self.err("E0296", "`post = [residual, ...]` adds the block's first input, but this block has no `in`",
+                     span, help=("give the block an `in` field or decision",))
 
     def stack_cells(self, m: A.FieldM, scope: Scope) -> Any:
         items = m.value.items if isinstance(m.value, A.ListV) else (m.value,)
@@ -198,6 +215,8 @@ class FieldChecker(ArithResolver):
         for name in REQUIRED.get(kind, ()):
             if name not in ent.fields and not _reported(m, kind, name):
                 self.err("E0243", f"this {kind} needs a field '{name}'", m.name_span or m.span)
+        if isinstance(ent.fields.get("post"), list):
+            self.check_post(ent, sub, m)
         model = ent.fields.get("model")
         if kind != "backbone" or not isinstance(model, str) or model not in catalog.BACKBONES:
             return  # a wrong model is reported by check_field
@@ -216,6 +235,10 @@ class FieldChecker(ArithResolver):
         ent.fields["taps"] = taps
         for i in range(taps):
             self.entity(f"{sub.prefix}.tap[{i}]", "tap", sub, m.name_span or m.span)
+
+
+_POST_RULE = (lambda x: isinstance(x, list) and all(isinstance(i, str) and i in catalog.POSTS for i in x),
+              f"a list of post-processing steps among {sorted(catalog.POSTS)}")
 
 
 def _reported(m: A.Block, kind: str, name: str) -> bool:

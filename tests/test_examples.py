@@ -266,7 +266,7 @@ def codes(text: str) -> list[str]:
 
 BMNAS_HAND = '''genolang 1
 import "../spaces/bmnas_avmnist.geno"
-genotype hand of bmnas_avmnist version 1 {
+genotype hand of bmnas_avmnist version 2 {
   fusion.cell = [
     { in: [@image_net.tap[2], @audio_net.tap[4]],
       step: [{ x: [@cell.in[1], @cell.in[0]], op: attention }, { x: [@step[0], @in[0]], op: sum }] },
