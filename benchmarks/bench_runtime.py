@@ -107,7 +107,8 @@ def train_rows(data: MultimodalDataset, opts: argparse.Namespace) -> list[Row]:
 def search_rows(data: MultimodalDataset, opts: argparse.Namespace) -> list[Row]:
     """Trials per hour, mean seconds per trial and failures of a random search."""
     import genolang
-    from genolang.runtime.search import default_steps, run_search
+    from genolang.runtime.search import default_steps
+    from genolang.searchers.study import run_search
 
     space = genolang.load(SPACE_FILE).space()
     steps = default_steps(data, TRAIN_BATCH)

@@ -23,7 +23,7 @@ from genolang.document import load
 from genolang.genotype import Genotype
 from genolang.runtime.bilevel import BilevelConfig
 from genolang.runtime.dataset import MultimodalDataset
-from genolang.runtime.search import run_search
+from genolang.searchers.study import run_search
 from genolang.runtime.ssl import SslConfig, run_ssl_search, ssl_finetune
 from genolang.runtime.train import TrainConfig, train
 from genolang.searchers.base import searcher_class

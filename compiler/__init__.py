@@ -8,7 +8,7 @@ from importlib import import_module as _import_module
 from typing import Any as _Any
 
 _EXPORTS: dict[str, str] = {
-    "ACTIVATIONS": "activations", "ActivationSpec": "activations",
+    "ACTIVATIONS": "activations", "ActivationSpec": "activations", "register_activation": "activations",
     "BACKBONES": "backbones", "Backbone": "backbones", "BackboneSpec": "backbones",
     "CompileError": "errors", "ExportError": "errors", "OpParamError": "errors", "RegistryError": "errors", "ShapeError": "errors",
     "UnknownNameError": "errors",

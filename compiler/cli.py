@@ -124,24 +124,12 @@ def lower_target(target: Target) -> Graph:
 
 def load_weights(net: Any, path: Path) -> None:
     """Load a ``state_dict`` (or a checkpoint holding one under ``"state_dict"``) into ``net``."""
-    import torch
-
     from genolang.compiler.errors import CompileError
+    from genolang.compiler.weights import load_state_file
 
     if not path.is_file():
         raise UsageError(f"no such file: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors of many kinds
-        raise CompileError(f"cannot read weights {path}: {exc}") from exc
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise CompileError(f"{path} holds a {type(state).__name__}, not a state_dict")
-    try:
-        net.load_state_dict(state)
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise CompileError(f"weights {path} do not fit the network: {exc}") from exc
+    load_state_file(net, path, error=CompileError)
 
 
 def _write_text(path: Path, text: str) -> Path:

@@ -22,7 +22,6 @@ import io
 import logging
 import os
 import re
-import secrets
 import time
 import warnings
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -33,6 +32,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from genolang.compiler.errors import ExportError
+from genolang.files import atomic_bytes
 
 if TYPE_CHECKING:  # torch and onnx are imported by the functions that need them
     import numpy as np
@@ -270,16 +270,9 @@ def _session(model: onnx.ModelProto, *, cuda: bool) -> Any:
 
 
 def _write(model: onnx.ModelProto, path: Path) -> int:
-    """Write atomically: a temporary file next to ``path``, then ``os.replace``."""
+    """Write atomically (:func:`genolang.files.atomic_bytes`); the size in bytes."""
     data = model.SerializeToString()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_bytes(path, data)
     return len(data)
 
 

@@ -56,7 +56,9 @@ def edge(b: GraphBuilder, spec: OpSpec, v: Value, frame: Frame, name: str, strid
 
 
 def adapt(b: GraphBuilder, v: Value, spec: OpSpec | None, frame: Frame) -> Value:
-    """``v`` in the kind ``spec`` consumes (pooled, flattened or reshaped by rule)."""
+    """``v`` in the kind ``spec`` consumes (pooled, flattened or reshaped by rule); "any" ops take it as it is."""
+    if spec is not None and spec.kind == "any":
+        return v
     if spec is None or spec.kind == v.kind:
         if spec is not None and spec.kind == "seq" and (frame.width, frame.length) != (None, None):
             return b.to_seq(v, channels=frame.width or v.width, length=frame.length or v.shape[1])

@@ -1,9 +1,11 @@
-"""Name -> entry registries filled by decorators (ops, activations, backbones, front-ends).
+"""The compiler's registries: the core registry (:mod:`genolang.registry`) raising compiler errors.
 
 One pattern for every concept, as DARTS's single ``OPS`` table (cnn/operations.py) but as a
 decorator registry: a name is registered once (a second registration is refused with the
-module that holds the first), an unknown name is answered with the close names (difflib),
-and the entries can be listed (tests check them against :mod:`genolang.catalog`).
+module that holds the first, :class:`~genolang.compiler.errors.RegistryError`, E0401), an
+unknown name is answered with the close names (:class:`~genolang.compiler.errors.UnknownNameError`,
+E0402), and the entries can be listed. The language-side metadata of ops, activations and
+backbones lives in :mod:`genolang.opmeta`; the compiler's registries hold what builds them.
 
 Entries that take parameters declare them as a mapping name -> default; :func:`bind_params`
 checks a node's parameters against that declaration, so a misspelt field is a compile error
@@ -12,113 +14,24 @@ checks a node's parameters against that declaration, so a misspelt field is a co
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
+from genolang import registry as core
 from genolang.compiler.errors import OpParamError, RegistryError, UnknownNameError
+from genolang.registry import REQUIRED, close_names, first_line, hint
+
+__all__ = ["REQUIRED", "Registry", "bind_params", "close_names", "first_line"]
 
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _Required:
-    """Marks a declared parameter that has no default."""
+class Registry(core.Registry[T]):
+    """:class:`genolang.registry.Registry` whose errors are the compiler's (E0401, E0402)."""
 
-    _instance: _Required | None = None
-
-    def __new__(cls) -> _Required:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "REQUIRED"
-
-
-REQUIRED: Any = _Required()
-
-
-def close_names(name: str, candidates: Iterator[str] | list[str] | tuple[str, ...], n: int = 3) -> tuple[str, ...]:
-    """The candidates closest to ``name`` (difflib ratio >= 0.6), best first."""
-    return tuple(difflib.get_close_matches(name, sorted(set(candidates)), n=n, cutoff=0.6))
-
-
-def first_line(obj: object) -> str:
-    """The first line of ``obj``'s docstring ("" without one): an entry's default citation."""
-    lines = (getattr(obj, "__doc__", None) or "").strip().splitlines()
-    return lines[0] if lines else ""
-
-
-def _hint(close: tuple[str, ...]) -> str:
-    return ("; did you mean " + " or ".join(repr(c) for c in close) + "?") if close else ""
-
-
-class Registry(Generic[T]):
-    """A name -> entry table of one concept (``kind``: "op", "activation", ...).
-
-    ``wrap(name, obj, **meta)`` turns what the decorator receives into the stored entry (for
-    ops: a function into an :class:`~genolang.compiler.ops.base.OpSpec`); without it the
-    decorated object itself is stored.
-    """
-
-    def __init__(self, kind: str, *, wrap: Callable[..., T] | None = None):
-        self.kind = kind
-        self._wrap = wrap
-        self._entries: dict[str, T] = {}
-        self._origin: dict[str, str] = {}
-
-    def register(self, name: str, **meta: Any) -> Callable[[F], F]:
-        """Decorator: ``@OPS.register("sep_conv_3x3", kind="map", ...)``; returns the object."""
-
-        def decorate(obj: F) -> F:
-            entry = self._wrap(name, obj, **meta) if self._wrap is not None else obj
-            self.add(name, entry, origin=getattr(obj, "__module__", "?"))
-            return obj
-
-        return decorate
-
-    def add(self, name: str, entry: T, *, origin: str = "?") -> T:
-        """Store ``entry`` under ``name``; a name already taken raises :class:`RegistryError`."""
-        if not isinstance(name, str) or not name:
-            raise RegistryError(f"{self.kind} names must be non-empty strings, got {name!r}")
-        if name in self._entries:
-            raise RegistryError(f"{self.kind} {name!r} is already registered (by {self._origin[name]}); "
-                                f"registering it again from {origin} is refused")
-        self._entries[name] = entry
-        self._origin[name] = origin
-        return entry
-
-    def get(self, name: str) -> T:
-        """The entry of ``name``; an unknown name raises :class:`UnknownNameError` with hints."""
-        try:
-            return self._entries[name]
-        except (KeyError, TypeError):
-            close = close_names(str(name), list(self._entries))
-            raise UnknownNameError(f"unknown {self.kind} {name!r}{_hint(close)} "
-                                   f"(known: {', '.join(self.names())})", close) from None
-
-    __getitem__ = get
-
-    def names(self) -> tuple[str, ...]:
-        """Registered names, sorted."""
-        return tuple(sorted(self._entries))
-
-    def items(self) -> list[tuple[str, T]]:
-        """(name, entry) pairs, sorted by name."""
-        return [(n, self._entries[n]) for n in self.names()]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __repr__(self) -> str:
-        return f"Registry({self.kind!r}, {len(self)} entries)"
+    def __init__(self, kind: str, **kw: Any):
+        kw.setdefault("errors", (RegistryError, UnknownNameError))
+        super().__init__(kind, **kw)
 
 
 def bind_params(owner: str, declared: Mapping[str, Any], given: Mapping[str, Any], *,
@@ -134,7 +47,7 @@ def bind_params(owner: str, declared: Mapping[str, Any], given: Mapping[str, Any
     if unknown and strict:
         key = unknown[0]
         accepted = ", ".join(sorted(declared)) or "none"
-        raise OpParamError(f"{owner} has no parameter {key!r}{_hint(close_names(key, list(declared)))} "
+        raise OpParamError(f"{owner} has no parameter {key!r}{hint(close_names(key, list(declared)))} "
                            f"(accepted: {accepted})")
     bound = {k: given.get(k, default) for k, default in declared.items()}
     missing = sorted(k for k, v in bound.items() if v is REQUIRED)

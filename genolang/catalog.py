@@ -1,8 +1,10 @@
-"""Names the language accepts, readable without torch.
+"""The built-in names of the language, readable without torch.
 
-The compiler's registries (ops, activations, backbones) must register exactly these names;
-a test checks both sides agree. Keeping the list here lets ``genolang check`` validate op
-names and start fast.
+The op, activation and backbone names listed here are the BUILT-IN ones; the names ``check``
+accepts come from the metadata registries of :mod:`genolang.opmeta` (these built-ins, ops
+added with ``register_op`` and those of installed plugins): :func:`known_ops`,
+:func:`known_activations`, :func:`known_backbones`. Tests check that the built-in metadata,
+the compiler's registries and these lists agree.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ OPS: frozenset[str] = frozenset({
     # NASNet (Zoph et al. 2018) ops not covered above; sep_conv_7x7 is applied twice as in DARTS
     "conv1x1", "conv1x3_3x1", "conv1x7_7x1", "dilated_conv3x3", "max_pool_5x5", "max_pool_7x7",
     "sep_conv_7x7",
+    # sequences, attention, embeddings, normalisation, dropout (docs/language.md, "Ops")
+    "conv1d", "self_attention", "embedding", "layer_norm", "batch_norm", "group_norm", "dropout",
 })
 
 ACTIVATIONS: frozenset[str] = frozenset({"relu", "tanh", "sigmoid", "identity", "leaky_relu", "gelu"})
@@ -64,3 +68,24 @@ METRICS: dict[str, dict[str, float]] = {
     "flops": {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12},
     "latency": {"us": 1e-6, "ms": 1e-3, "s": 1.0},
 }
+
+
+def known_ops() -> frozenset[str]:
+    """Every op name the language accepts now (built-in, registered at run time, plugins)."""
+    from genolang.opmeta import OP_META
+
+    return frozenset(OP_META.names())
+
+
+def known_activations() -> frozenset[str]:
+    """Every activation name the language accepts now."""
+    from genolang.opmeta import ACTIVATION_META
+
+    return frozenset(ACTIVATION_META.names())
+
+
+def known_backbones() -> dict[str, int | None]:
+    """Every backbone model the language accepts now, with its number of taps (None: say ``taps``)."""
+    from genolang.opmeta import BACKBONE_META
+
+    return {name: meta.taps for name, meta in BACKBONE_META.items()}

@@ -226,17 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable]:
     """Subcommand groups of the compiler and runtime, registered without importing torch."""
-    from importlib import import_module
+    from genolang.modules import import_all
 
-    found = []
-    for name in ("genolang.compiler.cli", "genolang.runtime.cli", "genolang.searchers.cli",
-                 "genolang.runtime.cli_report"):
-        try:
-            found.append(import_module(name).register)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return found
+    return [m.register for m in import_all(("genolang.compiler.cli", "genolang.runtime.cli",
+                                            "genolang.searchers.cli", "genolang.runtime.cli_report"))]
 
 
 def _version() -> str:

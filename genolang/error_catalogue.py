@@ -310,6 +310,14 @@ CATALOGUE: tuple[ErrorCase, ...] = (
 API_ONLY: tuple[tuple[str, str, str], ...] = (
     ("E0000", "generic error", "a GenolangError built from a plain message"),
     ("E0001", "usage error", "Document.space()/genotype() with an unknown or ambiguous name; load() of a missing file"),
+    ("E0002", "registry misuse", "genolang.registry: a name registered twice, a plugin (entry point) that "
+                                 "fails to load (docs/extending.md)"),
+    ("E0003", "unknown registered name", "genolang.registry: a name no op, activation or backbone metadata "
+                                         "answers to, with close names"),
+    ("E0004", "bad op parameter", "genolang.opmeta: an op, activation or backbone parameter of the wrong type, "
+                                  "out of range, unknown or missing (tests/test_extensions.py)"),
+    ("E0005", "op cannot consume its inputs", "genolang.opmeta: a shape rule refusing its inputs "
+                                              "(tests/test_extensions.py)"),
     ("E0229", "space cannot be counted", "Space.size() of a space with float or condition-read reference decisions"),
     ("E0351", "no valid sample", "Space.sample() when `forbid` rejects every draw"),
     ("E0904", "size enumeration too large", "Space.size() with too many combinations of conditional decisions"),

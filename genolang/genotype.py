@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from genolang.canonical import canonical_json
+
 LANGUAGE = 1
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _KEYWORDS = {"true", "false"}
@@ -36,8 +38,7 @@ class Genotype(BaseModel):
                 "fingerprint": self.fingerprint, "values": self.values}
 
     def canonical_json(self) -> str:
-        return json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False, allow_nan=False)
+        return canonical_json(self.canonical())
 
     @property
     def digest(self) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genolang.ast import Span
+from genolang.canonical import canonical_json
 from genolang.conditions import Condition
 from genolang.domains import Domain
 from genolang.errors import Source
@@ -138,5 +139,5 @@ class SpaceIR:
             "forbids": sorted(json.dumps([f.scope, f.cond.to_json()]) for f in self.forbids),
             "requires": sorted(json.dumps([r.metric, r.op, r.amount]) for r in self.requires),
         }
-        text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = canonical_json(doc)
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()

@@ -21,8 +21,11 @@ OPTIONS = {"int": ("log", "step"), "float": ("log",), "subset": ("p", "min", "op
 def field_catalog(kind: str, field: str) -> tuple[frozenset[str], str] | None:
     """Names a field's symbols must come from, e.g. node ``op`` -> the op catalog."""
     if kind == "node" and field in ("op", "act", "combine"):
-        return {"op": (catalog.OPS, "op"), "act": (catalog.ACTIVATIONS, "activation"),
-                "combine": (catalog.COMBINES, "combine rule")}[field]
+        if field == "op":
+            return catalog.known_ops(), "op"
+        if field == "act":
+            return catalog.known_activations(), "activation"
+        return catalog.COMBINES, "combine rule"
     if kind in ("group", "cell") and field == "out":
         return catalog.OUTPUTS, "output rule"
     return None

@@ -133,13 +133,14 @@ class FieldChecker(ArithResolver):
         known = field_catalog(kind, m.name)
         if known is not None:
             self.check_names(kind, m.name, [(value, m.value.span)])
+        backbones = catalog.known_backbones() if (kind, m.name) == ("backbone", "model") else {}
         rules = {
             ("input", "shape"): (lambda x: isinstance(x, list) and x and all(type(i) is int and i > 0 for i in x),
                                  "a list of positive integers, e.g. [1, 28, 28]"),
             ("input", "dtype"): (lambda x: x in catalog.DTYPES, f"one of {sorted(catalog.DTYPES)}"),
             ("input", "frontend"): (lambda x: isinstance(x, dict) and x.get("kind") in catalog.FRONTENDS,
                                     f"a record with kind in {sorted(catalog.FRONTENDS)}"),
-            ("backbone", "model"): (lambda x: x in catalog.BACKBONES, f"one of {sorted(catalog.BACKBONES)}"),
+            ("backbone", "model"): (lambda x: x in backbones, f"one of {sorted(backbones)}"),
             ("backbone", "frozen"): (lambda x: type(x) is bool, "true or false"),
             ("backbone", "pretrain"): (lambda x: type(x) is int and 0 < x <= 1000,
                                        "a number of epochs from 1 to 1000"),
@@ -153,7 +154,7 @@ class FieldChecker(ArithResolver):
         }
         rule = rules.get((kind, m.name))
         if rule is not None and not _holds(rule[0], value):
-            names = {"model": catalog.BACKBONES, "task": catalog.TASKS, "post": catalog.POSTS}.get(m.name, ())
+            names = {"model": backbones, "task": catalog.TASKS, "post": catalog.POSTS}.get(m.name, ())
             shown = next((x for x in value if x not in names), value) if m.name == "post" and isinstance(
                 value, list) else value
             self.err("E0242", f"invalid {kind} {m.name}: expected {rule[1]}", m.value.span,
@@ -218,9 +219,12 @@ class FieldChecker(ArithResolver):
         if isinstance(ent.fields.get("post"), list):
             self.check_post(ent, sub, m)
         model = ent.fields.get("model")
-        if kind != "backbone" or not isinstance(model, str) or model not in catalog.BACKBONES:
+        if kind != "backbone" or not isinstance(model, str):
+            return
+        backbones = catalog.known_backbones()
+        if model not in backbones:
             return  # a wrong model is reported by check_field
-        taps = ent.fields.get("taps", catalog.BACKBONES.get(ent.fields["model"]))
+        taps = ent.fields.get("taps", backbones.get(model))
         if isinstance(taps, list):
             ent.fields["tap_nodes"], taps = taps, len(taps)
         if taps is None:

@@ -27,11 +27,11 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from genolang.files import atomic_write
 from genolang.runtime import avdigits_audio as audio
 from genolang.runtime.dataset import DATASETS, SPLITS, MultimodalDataset, Split
 from genolang.runtime.errors import DataError
@@ -230,21 +231,12 @@ def cache_path(recipe: Recipe, seed: int, cache_dir: str | os.PathLike[str] | No
 
 
 def _save(ds: MultimodalDataset, path: Path) -> None:
-    """torch.save of the tensors and meta, written atomically (temp file + os.replace)."""
+    """torch.save of the tensors and meta, written atomically (:func:`genolang.files.atomic_write`)."""
     payload: dict[str, Any] = {"format": 1, "name": ds.name, "meta": dict(ds.meta)}
     for split, s in ds.splits.items():
         payload.update({f"{split}/{k}": v for k, v in s.inputs.items()})
         payload[f"{split}/labels"] = s.labels
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is shared like any download
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, partial(torch.save, payload))
 
 
 def _load(path: Path) -> MultimodalDataset:

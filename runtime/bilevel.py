@@ -30,7 +30,6 @@ val pass, in eval mode (the reference reads metrics during the pass, in train mo
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -38,6 +37,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain, count
 from pathlib import Path
 from typing import Any, Literal
@@ -49,12 +49,15 @@ from torch.nn import functional as F
 
 from genolang.compiler.errors import CompileError
 from genolang.genotype import Genotype
+from genolang.runtime.data import load_dataset
 from genolang.runtime.dataset import MultimodalDataset, Split
 from genolang.runtime.errors import DivergedError, SearchError
 from genolang.runtime.evaluation import evaluate, first_output, progress_bar
 from genolang.runtime.ledger import SCORE_KEY, Ledger, Trial
-from genolang.runtime.search import (BEST_FILE, LEDGER_FILE, SUMMARY_FILE, TRIALS_FILE, SearchResult,
-                                     _atomic_write, _check_out_dir, _jsonl, _load, _locked, _relative, _space_file)
+from genolang.files import atomic_write
+from genolang.runtime.runfolder import (LEDGER_FILE, check_out_dir, locked, space_file_of, write_best, write_summary,
+                                        write_trials)
+from genolang.runtime.search import SearchResult
 from genolang.space import Space
 
 __all__ = ["CHECKPOINT_FILE", "BilevelConfig", "BilevelRun", "CosineRestarts", "EpochRecord", "ObjectiveFactory",
@@ -311,9 +314,9 @@ def run_bilevel(space: Space, data: MultimodalDataset | str, *, out_dir: str | P
     if epochs < 1:
         raise SearchError(f"epochs must be at least 1 (got {epochs})")
     config, out, start = config or BilevelConfig(), Path(out_dir), time.perf_counter()
-    _check_out_dir(out, resume=resume)
-    with _locked(out):
-        dataset = data if isinstance(data, MultimodalDataset) else _load(str(data), seed=seed)
+    check_out_dir(out, resume=resume)
+    with locked(out):
+        dataset = data if isinstance(data, MultimodalDataset) else load_dataset(str(data), seed=seed)
         run = BilevelRun(space, dataset, config, seed=seed, device=device, objective=objective, searcher=searcher)
         with Ledger(out / LEDGER_FILE) as ledger:
             recovered = _open_ledger(ledger, space, dataset, searcher=searcher, seed=seed, epochs=epochs,
@@ -321,16 +324,15 @@ def run_bilevel(space: Space, data: MultimodalDataset | str, *, out_dir: str | P
             done = _resume(run, ledger, out, seed=seed) if resume else 0
             for epoch in range(done + 1, epochs + 1):
                 record = run.run_epoch(epoch, progress=progress)
-                torch.save(run.state_dict(record), out / (CHECKPOINT_FILE + ".tmp"))  # atomically: then rename
-                os.replace(out / (CHECKPOINT_FILE + ".tmp"), out / CHECKPOINT_FILE)
+                atomic_write(out / CHECKPOINT_FILE, partial(torch.save, run.state_dict(record)))
                 _record(ledger, record, seed=seed)
-                _atomic_write(out / TRIALS_FILE, "".join(_jsonl(t) for t in ledger.finished()))
+                write_trials(out, ledger.finished())
                 log.info("%s epoch %d/%d: %s=%.4f, derived %s", searcher, epoch, epochs, SCORE_KEY,
                          record.metrics[SCORE_KEY], record.genotype.digest[7:19])
             trials = ledger.finished()
             best = _write_outputs(out, space, trials, run, searcher=searcher, seed=seed, epochs=epochs,
                                   recovered=recovered, seconds=time.perf_counter() - start,
-                                  space_file=_space_file(space, space_file))
+                                  space_file=space_file_of(space, space_file))
     genotype, score = best if best is not None else (None, None)
     return SearchResult(genotype, score, len(trials), 0, time.perf_counter() - start, out, recovered, trials)
 
@@ -381,19 +383,18 @@ def _write_outputs(out: Path, space: Space, trials: list[Trial], run: BilevelRun
 
     The best epoch has the highest score; ties go to the later epoch (the reference's ``>=``).
     """
-    _atomic_write(out / TRIALS_FILE, "".join(_jsonl(t) for t in trials))
+    write_trials(out, trials)
     scored = [t for t in trials if t.score is not None]
     top = max(scored, key=lambda t: (t.score, t.idx)) if scored else None
     best = None
     if top is not None:
         meta = {SCORE_KEY: round(float(top.score or 0.0), 6), "epoch": top.idx + 1}
-        best = (space.validate(top.values, name="best", meta=meta), float(top.score or 0.0))
-        _atomic_write(out / BEST_FILE, best[0].to_text(imports=(_relative(space_file, out),) if space_file else ()))
+        best = (write_best(out, space, top.values, meta, space_file), float(top.score or 0.0))
     summary = {"space": space.name, "fingerprint": space.fingerprint, "searcher": searcher, "seed": seed,
                "epochs": epochs, "done": len(trials), "failed": 0, "recovered": recovered,
                "seconds": round(seconds, 3), "config": run.config.model_dump(mode="json"),
                "best": None if best is None else {"digest": best[0].digest, SCORE_KEY: best[1], "idx": top.idx,
                                                   "epoch": top.idx + 1, "values": best[0].values},
                "arch_weights": {p: w.cpu().tolist() for p, w in run.net.arch.snapshot().items()}}
-    _atomic_write(out / SUMMARY_FILE, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    write_summary(out, summary)
     return best

@@ -6,18 +6,13 @@ Each group lives in its own module and imports torch only inside its handlers, s
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any, Callable
+
+from genolang.modules import import_all
 
 GROUPS = ("genolang.runtime.cli_data", "genolang.runtime.cli_train")
 
 
 def register(sub: Any, add: Callable[..., Any]) -> None:
-    for name in GROUPS:
-        try:
-            module = import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in import_all(GROUPS):
         module.register(sub, add)

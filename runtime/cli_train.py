@@ -109,17 +109,11 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 def load_data(spec: str, *, seed: int, space: Space | None, progress: bool) -> MultimodalDataset:
     """``load_dataset(spec, seed=)``, checked against ``space``'s inputs when given."""
-    try:
-        from genolang.runtime import data as loader
-    except ModuleNotFoundError as exc:
-        if exc.name != "genolang.runtime.data":
-            raise
-        raise UsageError("--data needs the dataset loaders (genolang.runtime.data), which are not "
-                         "installed") from None
-    dataset = loader.load_dataset(spec, seed=seed, progress=progress)
-    check = getattr(loader, "check_against_space", None)
-    if space is not None and check is not None:
-        check(dataset, space)
+    from genolang.runtime.data import check_against_space, load_dataset
+
+    dataset = load_dataset(spec, seed=seed, progress=progress)
+    if space is not None:
+        check_against_space(dataset, space)
     return dataset
 
 

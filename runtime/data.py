@@ -14,7 +14,6 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -22,6 +21,8 @@ import numpy as np
 import torch
 
 from genolang.errors import Diagnostic, did_you_mean
+from genolang.files import atomic_write
+from genolang.modules import import_all
 from genolang.runtime.dataset import DATASETS, SPLITS, DatasetSpec, MultimodalDataset, Split, Task
 from genolang.runtime.errors import DataError
 
@@ -69,12 +70,7 @@ def builtin(name: str) -> DatasetSpec:
 
 
 def _import_builtins() -> None:
-    for name in BUILTIN_MODULES:
-        try:
-            import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+    import_all(BUILTIN_MODULES)
 
 
 # ------------------------------------------------------------------ loading
@@ -368,15 +364,14 @@ def save_dataset(dataset: MultimodalDataset, path: PathLike) -> Path:
             arrays[f"{split}/{key}"] = t.detach().cpu().contiguous()
         arrays[f"{split}/labels"] = s.labels.detach().cpu().contiguous()
     meta = json.dumps({"name": dataset.name, "task": dataset.task, "num_classes": dataset.num_classes})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     if path.suffix == ".npz":
-        with open(tmp, "wb") as f:
-            np.savez(f, **{k: v.numpy() for k, v in arrays.items()}, **{META_KEY: np.array(meta)})
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, **{k: v.numpy() for k, v in arrays.items()}, **{META_KEY: np.array(meta)})
     else:
-        torch.save({**arrays, META_KEY: meta}, tmp)
-    os.replace(tmp, path)
-    return path
+        def write(tmp: Path) -> None:
+            torch.save({**arrays, META_KEY: meta}, tmp)
+    return atomic_write(path, write)
 
 
 def class_counts(labels: torch.Tensor, num_classes: int) -> list[int]:

@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 import torch
 
-from genolang.compiler.registry import Registry
+from genolang.registry import Registry
+from genolang.runtime.errors import DataError
 
 Task = Literal["single_label", "multi_label"]
 SPLITS = ("train", "val", "test")
@@ -62,8 +63,6 @@ class MultimodalDataset:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, split: str) -> Split:
-        from genolang.runtime.errors import DataError
-
         if split not in self.splits:
             raise DataError(f"dataset {self.name!r} has no split {split!r} (has {', '.join(self.splits)})")
         return self.splits[split]
@@ -111,5 +110,7 @@ def _wrap(name: str, build: Callable[..., MultimodalDataset], *, description: st
     return DatasetSpec(name, build, description or (build.__doc__ or "").strip().splitlines()[0])
 
 
-#: built-in datasets: ``DATASETS.get("avdigits").build(seed=0)``
-DATASETS: Registry[DatasetSpec] = Registry("dataset", wrap=_wrap)
+#: datasets: ``DATASETS.get("avdigits").build(seed=0)``; built-in ones and plugins' (entry point
+#: group ``genolang.datasets``, docs/extending.md); its errors are the data layer's (E0500)
+DATASETS: Registry[DatasetSpec] = Registry("dataset", wrap=_wrap, errors=(DataError, DataError),
+                                           entry_points="genolang.datasets")

@@ -32,7 +32,7 @@ from genolang.compiler.module import GraphNet
 from genolang.compiler.graph import Graph
 from genolang.compiler.static import ancestors, prefix_graph, signature, split_graph, sub_net, with_sibling_taps
 from genolang.runtime.dataset import MultimodalDataset, Split, hash_tensor
-from genolang.runtime.files import atomic_write
+from genolang.files import atomic_write
 from genolang.runtime.train import resolve_device
 
 log = logging.getLogger(__name__)

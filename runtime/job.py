@@ -4,7 +4,7 @@
 
 1. **pretrain** — every backbone stating ``pretrain = EPOCHS`` is trained as a unimodal net
    (:mod:`genolang.runtime.pretrain`; cached, so a rerun or a resume reads it back);
-2. **search** — :func:`~genolang.runtime.search.run_search` with the pre-trained backbones and
+2. **search** — :meth:`~genolang.runtime.study.Study.run_trials` with the pre-trained backbones and
    the frozen-prefix feature cache (:mod:`genolang.runtime.features`): every trial trains
    only what follows its static prefix;
 3. **final** (``final_epochs > 0``) — the best genotype trained for ``final_epochs``, beside
@@ -20,19 +20,22 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from genolang.compiler.lower import lower
+from genolang.errors import UsageError
 from genolang.runtime.dataset import MultimodalDataset
 from genolang.runtime.features import FeatureCache
-from genolang.runtime.files import atomic_text
+from genolang.files import atomic_text
 from genolang.runtime.final import Row, final_comparison
-from genolang.runtime.pretrain import Pretrained, pretrain_backbones
-from genolang.runtime.search import SUMMARY_FILE, SearchResult, run_search
+from genolang.runtime.pretrain import Pretrained, pretrain_backbones, to_pretrain
+from genolang.runtime.runfolder import SUMMARY_FILE
+from genolang.runtime.search import Proposer, SearchResult
 from genolang.runtime.search_trial import TrialContext
+from genolang.runtime.study import Study
+from genolang.runtime.tables import bilevel_table, job_table
 from genolang.space import Space
 
 log = logging.getLogger(__name__)
@@ -56,45 +59,74 @@ class JobResult:
             return None
         return float(test["searched"]) - float(test["late fusion"])
 
+    def table(self) -> str:
+        return job_table(self)
+
     def to_json(self) -> dict[str, Any]:
+        """The search's JSON view, then the phases, pre-training and final comparison."""
+        return {**self.search.to_json(), **self.job_json()}
+
+    def job_json(self) -> dict[str, Any]:
         return {"phases": {k: round(v, 3) for k, v in self.phases.items()},
                 "pretrain": {k: v.to_json() for k, v in self.pretrained.items()},
                 "final": {"rows": [r.to_json() for r in self.rows], "margin_vs_late_fusion": self.margin()}}
 
 
-def run_job(space: Space, data: MultimodalDataset, *, out_dir: str | Path, seed: int = 0, final_epochs: int = 0,
-            cache_dir: str | Path | None = None, features: bool = True, device: str | None = None,
-            progress: bool = False, phases: dict[str, float] | None = None,
-            announce: Callable[[str], Any] | None = None, **search: Any) -> JobResult:
-    """Run the phases of the module doc; ``search`` holds :func:`run_search`'s other keywords;
-    ``phases`` holds times measured before (the CLI's dataset load); ``announce(text)`` is
-    told when each phase starts (the CLI prints it)."""
-    phases, say = dict(phases or {}), announce or log.info
-    start = time.perf_counter()
-    graph = lower(space, space.default())
-    pretrained = pretrain_backbones(graph, data, seed=seed, cache_dir=cache_dir, device=device, progress=progress,
-                                    announce=say)
+def run_job(study: Study, searcher: Proposer) -> JobResult:
+    """Run the phases of the module doc for a trial strategy; ``study.announce(text)`` is told when
+    each phase starts (the CLI prints it); ``study.phases`` holds times measured before (the
+    CLI's dataset load)."""
+    cfg, say = study.config, study.announce or log.info
+    phases, start = dict(study.phases), time.perf_counter()
+    graph = lower(study.space, study.space.default())
+    study.pretrained = pretrain_backbones(graph, study.data, seed=cfg.seed, cache_dir=study.cache_dir,
+                                          device=cfg.device, progress=study.progress, announce=say)
     phases["pretrain"] = time.perf_counter() - start
-    cache = FeatureCache(data, cache_dir=cache_dir, device=device) if features else None
+    if study.features is None:
+        study.features = FeatureCache(study.data, cache_dir=study.cache_dir, device=cfg.device) if cfg.features else False
     start = time.perf_counter()
-    say(f"search: {search.get('searcher', 'random')}, {search.get('budget')} trials")
-    result = run_search(space, data, out_dir=out_dir, seed=seed, device=device, progress=progress,
-                        pretrained=pretrained, features=cache or False, **search)
+    say(f"search: {searcher.name}, {cfg.budget} trials")
+    result = study.run_trials(searcher, steps=cfg.steps or searcher.DEFAULT_STEPS)
     phases["search"] = time.perf_counter() - start
-    job = JobResult(result, pretrained, phases=phases)
-    if final_epochs > 0 and result.best is not None:
+    job = JobResult(result, study.pretrained, phases=phases)
+    if cfg.final_epochs > 0 and result.best is not None:
         start = time.perf_counter()
-        say(f"final: the best genotype and late fusion, {final_epochs} epochs each")
-        ctx = TrialContext(space, data, search.get("train_config"), device, None, pretrained, cache)
-        job.rows = final_comparison(ctx, result.best, epochs=final_epochs, seed=seed, config=ctx.config,
-                                    out_dir=Path(out_dir) / FINAL_DIR, progress=progress)
+        say(f"final: the best genotype and late fusion, {cfg.final_epochs} epochs each")
+        ctx = TrialContext(study.space, study.data, cfg.train, cfg.device, None, study.pretrained,
+                           study.features or None)
+        job.rows = final_comparison(ctx, result.best, epochs=cfg.final_epochs, seed=cfg.seed, config=ctx.config,
+                                    out_dir=study.out / FINAL_DIR, progress=study.progress)
         phases["final"] = time.perf_counter() - start
-    _record(Path(out_dir) / SUMMARY_FILE, job)
+    _record(study.out / SUMMARY_FILE, job)
     return job
 
 
 def _record(path: Path, job: JobResult) -> None:
     """Add the job's phases, pre-training and comparison to ``summary.json``."""
     summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    summary.update(job.to_json())
+    summary.update(job.job_json())
     atomic_text(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+
+
+@dataclass
+class SupernetOutcome:
+    """What a one-shot strategy returns: the search's result, the fine-tuning (ssl-bmnas), the epochs."""
+
+    search: SearchResult
+    finetune: dict[str, Any] | None
+    epochs: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, **self.search.to_json(), "finetune": self.finetune}
+
+    def table(self) -> str:
+        return bilevel_table(self.search, self.finetune)
+
+
+def refuse_pretrain(space: Space, searcher: str) -> None:
+    """Supernet searches do not pre-train backbones yet: refuse a space that asks for it."""
+    names = to_pretrain(lower(space, space.default()))
+    if names:
+        raise UsageError(f"searcher {searcher!r} does not pre-train backbones yet, and space {space.name!r} "
+                         f"asks for it ({', '.join(names)}): use a trial searcher (random, evolution, mfas, rl), "
+                         f"or give the backbones `weights` instead of `pretrain`")

@@ -29,8 +29,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from genolang.canonical import canonical_json as canonical
 from genolang.genotype import Genotype
 from genolang.runtime.errors import LedgerError
 
@@ -91,11 +92,6 @@ def failure_class(error: str | None) -> str:
     return f"{label} {code}" if code else label
 
 
-def canonical(value: Any) -> str:
-    """Canonical JSON text (sorted keys, no spaces): the form stored in keys and meta."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
 @dataclass(frozen=True)
 class Trial:
     """One ledger row. ``reused`` is true when :meth:`Ledger.begin` found it already there."""
@@ -141,6 +137,40 @@ def _row_to_trial(row: sqlite3.Row, *, reused: bool = False) -> Trial:
     data["budget"] = json.loads(data["budget"])
     data["metrics"] = json.loads(data["metrics"]) if data["metrics"] is not None else None
     return Trial(**data, reused=reused)
+
+
+class Storage(Protocol):
+    """What a study needs of its trial store (:class:`Ledger`, SQLite, is the default; see
+    :func:`open_storage`). Every method commits before it returns."""
+
+    search: str
+
+    def meta(self) -> dict[str, Any]: ...
+    def write_meta(self, **values: Any) -> None: ...
+    def check_meta(self, **expected: Any) -> None: ...
+    def begin(self, *, genotype: Genotype, budget: Mapping[str, Any], seed: int, idx: int) -> Trial: ...
+    def finish(self, trial: Trial, metrics: Mapping[str, Any], seconds: float) -> Trial: ...
+    def fail(self, trial: Trial, error: str, seconds: float) -> Trial: ...
+    def release(self, trial: Trial) -> None: ...
+    def recover(self) -> int: ...
+    def history(self, *, statuses: tuple[Status, ...] = ...) -> list[Trial]: ...
+    def finished(self) -> list[Trial]: ...
+    def counts(self) -> dict[str, int]: ...
+    def next_idx(self) -> int: ...
+    def best(self) -> Trial | None: ...
+    def failures(self) -> dict[str, int]: ...
+    def close(self) -> None: ...
+
+
+#: storage kind -> the class opened on the run folder's ledger path
+STORAGES: dict[str, Any] = {}
+
+
+def open_storage(kind: str, path: str | Path) -> Ledger:
+    """The storage of kind ``kind`` (``"sqlite"``) at ``path``."""
+    if kind not in STORAGES:
+        raise LedgerError(f"unknown storage {kind!r} (known: {', '.join(sorted(STORAGES))})")
+    return STORAGES[kind](path)
 
 
 class Ledger:
@@ -327,3 +357,6 @@ class Ledger:
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r}, {self.counts()})"
+
+
+STORAGES["sqlite"] = Ledger

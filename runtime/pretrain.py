@@ -36,7 +36,7 @@ from genolang.compiler.module import GraphNet, build_module
 from genolang.compiler.static import signature
 from genolang.runtime.dataset import MultimodalDataset, hash_tensor
 from genolang.runtime.errors import TrainError
-from genolang.runtime.files import atomic_write
+from genolang.files import atomic_write
 from genolang.runtime.train import TrainConfig, train
 
 log = logging.getLogger(__name__)

@@ -10,23 +10,17 @@ function when trials run in worker processes, since it is pickled).
 memory, a genotype that does not compile) into a :class:`TrialOutcome` carrying the reason;
 any other exception is a bug and stops the search.
 
-Trials run in the parent (:class:`InlineExecutor`, one worker) or in a "spawn" process pool,
-each worker loading the dataset once in its initializer and keeping its own weight bank.
+Where trials run is the executor's business (:mod:`genolang.runtime.executors`);
+:func:`worker_context` builds the context of a worker process.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
-import os
-import pickle
 import time
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import torch
@@ -155,16 +149,12 @@ def failure_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}{code}: {text}".strip()
 
 
-# ------------------------------------------------------------------ executors
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(space: Space, data: MultimodalDataset | str, data_seed: int, config: Any, device: str | None,
-                 share: bool, fn: TrialFn, threads: int, pretrained: Mapping[str, Any],
-                 features: tuple[bool, Any]) -> None:
-    """A pool worker's initializer: load the dataset once, make this process's weight bank and
-    feature cache (``features`` = (used, cache folder); the folder on disk is shared)."""
-    torch.set_num_threads(threads)
+def worker_context(*, space: Space, data: MultimodalDataset | str, data_seed: int, config: Any,
+                   device: str | None, share: bool, pretrained: Mapping[str, Any],
+                   features: tuple[bool, Any]) -> TrialContext:
+    """The context of a worker process: the dataset (a spec is loaded here, with ``data_seed``),
+    a weight bank of its own when ``share``, a feature cache when ``features[0]`` (in the folder
+    ``features[1]``, shared on disk)."""
     if isinstance(data, str):
         from genolang.runtime.data import load_dataset
 
@@ -174,52 +164,4 @@ def _init_worker(space: Space, data: MultimodalDataset | str, data_seed: int, co
         from genolang.runtime.features import FeatureCache
 
         cache = FeatureCache(data, cache_dir=features[1], device=device)
-    _WORKER["ctx"] = TrialContext(space, data, config, device, WeightBank() if share else None, pretrained, cache)
-    _WORKER["fn"] = fn
-
-
-def _run_in_worker(job: TrialJob) -> TrialOutcome:
-    return execute(job, _WORKER["ctx"], _WORKER["fn"])
-
-
-class InlineExecutor:
-    """Runs each submitted call at once, in this process (the ``workers=1`` path)."""
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args))
-        except Exception as exc:  # handed over as a ProcessPoolExecutor would
-            future.set_exception(exc)
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        return None
-
-
-@contextmanager
-def trial_executor(ctx: TrialContext, fn: TrialFn, *, workers: int, data: MultimodalDataset | str,
-                   data_seed: int = 0) -> Iterator[tuple[Any, Callable[[TrialJob], TrialOutcome]]]:
-    """(executor, the function to submit with each job): inline for one worker, else a spawn pool.
-
-    Pool workers get ``data`` as given: a spec string is loaded by each worker (``data_seed``),
-    a dataset is pickled to each once. Each worker uses ``cpu_count // workers`` threads.
-    """
-    if workers == 1:
-        yield InlineExecutor(), partial(execute, ctx=ctx, fn=fn)
-        return
-    try:
-        pickle.dumps(fn)
-    except Exception as exc:  # lambdas, closures, functions of __main__ under "python -c"
-        raise SearchError(f"with workers > 1 the trial function must be picklable (a module-level function "
-                          f"or a functools.partial of one): {exc}") from None
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker,
-                               initargs=(ctx.space, data, data_seed, ctx.config, ctx.device, ctx.bank is not None,
-                                         fn, threads, ctx.pretrained,
-                                         (ctx.features is not None, getattr(ctx.features, "cache_dir", None))))
-    try:
-        yield pool, _run_in_worker
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    return TrialContext(space, data, config, device, WeightBank() if share else None, pretrained, cache)

@@ -19,12 +19,14 @@ The bank holds CPU copies: :meth:`WeightBank.load_into` copies them into a fresh
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from genolang.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +94,7 @@ class WeightBank:
 
     def save(self, path: str | Path) -> None:
         """Write the bank atomically (a temporary file renamed over ``path``)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.state(), tmp)
-        os.replace(tmp, path)
+        atomic_write(path, partial(torch.save, self.state()))
 
     @classmethod
     def load(cls, path: str | Path) -> WeightBank:

@@ -47,7 +47,8 @@ from genolang.genotype import Genotype
 from genolang.runtime.bilevel import BilevelConfig, run_bilevel
 from genolang.runtime.dataset import MultimodalDataset, Split
 from genolang.runtime.ledger import SCORE_KEY
-from genolang.runtime.search import SearchResult, _load
+from genolang.runtime.data import load_dataset
+from genolang.runtime.search import SearchResult
 from genolang.space import Space
 
 __all__ = ["Augment", "ContrastiveObjective", "FeatureTap", "FinetuneResult", "ProjectionHead", "SslConfig",
@@ -283,7 +284,7 @@ def run_ssl_search(space: Space, data: MultimodalDataset | str, *, out_dir: str 
                    space_file: str | Path | None = None) -> SearchResult:
     """Stage 1: the bilevel search with NT-Xent for both levels, on the unlabelled part of ``train``."""
     ssl = ssl or SslConfig()
-    dataset = data if isinstance(data, MultimodalDataset) else _load(str(data), seed=seed)
+    dataset = data if isinstance(data, MultimodalDataset) else load_dataset(str(data), seed=seed)
     _, unlabelled = split_labelled(dataset, ssl.labelled_fraction, seed=seed)
     return run_bilevel(space, unlabelled, out_dir=out_dir, epochs=epochs, config=config, seed=seed, resume=resume,
                        progress=progress, device=device, objective=partial(ContrastiveObjective, config=ssl, seed=seed),

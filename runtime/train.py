@@ -27,10 +27,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch.nn import functional as F
 
+from genolang.compiler.weights import load_state_file
 from genolang.runtime.dataset import MultimodalDataset, Task
 from genolang.runtime.errors import DivergedError, OutOfMemoryError, TrainError
 from genolang.runtime.evaluation import Metrics, amp_dtype, autocast, evaluate, f1_scores, first_output, progress_bar
-from genolang.runtime.files import atomic_write as _atomic
+from genolang.files import atomic_write as _atomic
 
 __all__ = ["Metrics", "TrainConfig", "TrainResult", "evaluate", "f1_scores", "load_weights", "resolve_device",
            "save_weights", "train"]
@@ -145,21 +146,7 @@ def save_weights(net: torch.nn.Module, path: str | os.PathLike[str]) -> Path:
 
 def load_weights(net: torch.nn.Module, path: str | os.PathLike[str]) -> None:
     """Load a ``state_dict`` saved by :func:`save_weights` (strict; ``weights_only`` unpickling)."""
-    path = Path(path)
-    if not path.is_file():
-        raise TrainError(f"no weights file {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors of many kinds
-        raise TrainError(f"cannot read weights {path}: {exc}") from exc
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise TrainError(f"{path} holds a {type(state).__name__}, not a state_dict")
-    try:
-        net.load_state_dict(state, strict=True)
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise TrainError(f"weights {path} do not fit the network (another genotype?): {exc}") from exc
+    load_state_file(net, path, error=TrainError)
 
 
 # ------------------------------------------------------------------ the loop

@@ -1,41 +1,43 @@
-"""The searcher interface (ask/tell, as optuna's) and the registry of searchers.
+"""Trial strategies (searchers) and the registry of every strategy.
 
-A searcher sees the Space IR and a history of (genotype, score) results; never modules,
-data or devices. The driver (:func:`genolang.runtime.search.run_search`) asks it for a
-genotype, trains it, and tells it the validation accuracy (higher is better), or that the
-trial failed (diverged, out of memory, did not compile). A resumed search builds a fresh
-searcher with the same seed and :meth:`Searcher.replay` s the ledger's history into it, so
-a searcher must hold no state that the history does not determine.
+A searcher sees the Space IR and the study's history: every trial of the storage in planned
+order, running and failed ones included (:class:`~genolang.runtime.strategy.Observation`);
+never modules, data or devices. :meth:`Searcher.ask` proposes the next genotype from that
+history, and its result is a pure function of the seed, the options and the history (a
+searcher may cache what it learnt from trials it has already seen, nothing else). So a
+resumed search, whose history is read back from the ledger, needs no replay: the next ask is
+the one an uninterrupted (sequential) run would make.
 
-Searchers register themselves by name::
+Every strategy, trial-based or one-shot (:mod:`genolang.searchers.bmnas`), is a
+:class:`~genolang.runtime.strategy.Strategy` registered by name::
 
     @register_searcher("random")
     class RandomSearcher(Searcher):
         OPTIONS = {"max_attempts": 100}
-        def ask(self) -> Genotype: ...
+        def ask(self, history, *, attempt=0) -> Genotype: ...
 
-and are built with :func:`make_searcher` (unknown names get did-you-mean hints; a searcher
-that does not apply to the space says why).
+and built with :func:`make_searcher` (unknown names get did-you-mean hints; a strategy that
+does not apply to the space says why); ``strategy.run(study)`` runs the search.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
-from importlib import import_module
+from abc import abstractmethod
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-from genolang.compiler.errors import UnknownNameError
-from genolang.compiler.registry import Registry, close_names
+from genolang.errors import UsageError
+from genolang.registry import Registry, close_names
 from genolang.genotype import Genotype
+from genolang.modules import import_all
 from genolang.runtime.errors import SearchError
+from genolang.runtime.strategy import History, Strategy
 from genolang.space import Space
 
 log = logging.getLogger(__name__)
 
-#: a told result: (genotype, score or None, failed)
-Result = tuple[Genotype, "float | None", bool]
 S = TypeVar("S", bound=type)
 
 #: modules of the built-in searchers, imported on demand by :func:`load_builtins`
@@ -43,20 +45,20 @@ BUILTIN_MODULES: tuple[str, ...] = tuple(f"genolang.searchers.{m}" for m in (
     "random", "evolution", "mfas", "bmnas", "rl"))
 
 
-class Searcher(ABC):
-    """Ask/tell search over one space; deterministic for a given ``seed``.
+def seed_for(seed: int, *parts: int) -> int:
+    """A 63-bit seed derived from ``seed`` and integers (an ask's index, an attempt): stable across runs."""
+    digest = hashlib.sha256(":".join(str(int(p)) for p in (seed, *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
-    Subclasses set ``name`` (done by :func:`register_searcher`), declare their options with
-    defaults in ``OPTIONS`` (anything else is refused with close names), implement
-    :meth:`ask`, and extend :meth:`tell` (calling ``super().tell``) to learn from results.
+
+class SpaceStrategy(Strategy):
+    """A strategy built for one space, seeded, with declared options (every registered strategy).
+
+    Subclasses set ``name`` (done by :func:`register_searcher`) and declare their options with
+    defaults in ``OPTIONS`` (anything else is refused with close names).
     """
 
-    name: ClassVar[str] = ""
     OPTIONS: ClassVar[Mapping[str, Any]] = {}
-    #: training steps per trial when the user gives none, chosen with
-    #: ``benchmarks/bench_ranking.py`` (README, "A trial budget that ranks"): the smallest S whose
-    #: scores rank architectures like full training does (Kendall tau >= 0.5) on the fusion spaces
-    DEFAULT_STEPS: ClassVar[int] = 200
 
     def __init__(self, space: Space, *, seed: int = 0, **options: Any):
         reason = self.applies_to(space)
@@ -65,7 +67,6 @@ class Searcher(ABC):
         self.space = space
         self.seed = int(seed)
         self.options: dict[str, Any] = self._bind(options)
-        self.history: list[Result] = []
 
     @classmethod
     def _bind(cls, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,48 +80,59 @@ class Searcher(ABC):
 
     @classmethod
     def applies_to(cls, space: Space) -> str | None:
-        """``None`` when this searcher can search ``space``; else the reason it cannot."""
+        """``None`` when this strategy can search ``space``; else the reason it cannot."""
         return None
 
-    @abstractmethod
-    def ask(self) -> Genotype:
-        """The next genotype to evaluate (valid in ``self.space``)."""
-
-    def tell(self, genotype: Genotype, score: float | None, *, failed: bool = False) -> None:
-        """The result of a trial: its validation accuracy, or ``failed=True`` (score ignored)."""
-        self.history.append((genotype, None if failed else score, bool(failed)))
-
-    def replay(self, history: Iterable[Result]) -> None:
-        """Bring a fresh searcher to where one that saw ``history`` (in ask order) stands.
-
-        The default tells each result in order; searchers whose asks consume randomness
-        override it so that the next ask equals the one an uninterrupted run would make.
-        """
-        for genotype, score, failed in history:
-            self.tell(genotype, score, failed=failed)
-
-    def best(self) -> tuple[Genotype, float] | None:
-        """The best (genotype, score) told so far (the LATEST told among equals, as the search's best)."""
-        scored = [(g, s) for g, s, failed in self.history if not failed and s is not None]
-        if not scored:
-            return None
-        top = max(s for _, s in scored)
-        return next((g, s) for g, s in reversed(scored) if s == top)
-
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(space={self.space.name!r}, seed={self.seed}, told={len(self.history)})"
+        return f"{type(self).__name__}(space={self.space.name!r}, seed={self.seed})"
 
 
-#: searcher name -> class; filled by :func:`register_searcher`
-SEARCHERS: Registry[type[Searcher]] = Registry("searcher")
+class Searcher(SpaceStrategy):
+    """A trial strategy: :meth:`ask` proposes the next genotype from the history.
+
+    ``attempt`` counts the proposals in a row that the study found already in its storage
+    (0 first); a searcher that returned a repeat should propose something else if it can.
+    """
+
+    #: training steps per trial when the user gives none, chosen with
+    #: ``benchmarks/bench_ranking.py`` (README, "A trial budget that ranks"): the smallest S whose
+    #: scores rank architectures like full training does (Kendall tau >= 0.5) on the fusion spaces
+    DEFAULT_STEPS: ClassVar[int] = 200
+
+    @abstractmethod
+    def ask(self, history: History, *, attempt: int = 0) -> Genotype:
+        """The next genotype to evaluate (valid in ``self.space``), given the whole history."""
+
+    @classmethod
+    def check_config(cls, config: Any) -> None:
+        """A trial search needs ``budget``; the one-shot options are refused."""
+        if config.budget is None:
+            raise UsageError(f"searcher {cls.name!r} needs --budget N")
+        wrong = [flag for flag, value in (("--epochs", config.epochs), ("--alternation", config.bilevel),
+                                          ("--labelled-fraction", config.ssl)) if value is not None]
+        if wrong:
+            raise UsageError(f"{', '.join(wrong)}: for the one-shot searchers (bmnas, ssl-bmnas), "
+                             f"not {cls.name!r}")
+
+    def run(self, study: Any) -> Any:
+        """The job of :func:`genolang.runtime.job.run_job`: pre-train, search by trials, final training."""
+        from genolang.runtime.job import run_job
+
+        return run_job(study, self)
+
+
+#: searcher name -> class; filled by :func:`register_searcher` and by plugins (entry point group
+#: ``genolang.searchers``, docs/extending.md); its errors are the search layer's (E0701)
+SEARCHERS: Registry[type[SpaceStrategy]] = Registry("searcher", errors=(SearchError, SearchError),
+                                                    entry_points="genolang.searchers")
 
 
 def register_searcher(name: str) -> Callable[[S], S]:
-    """Class decorator: register a :class:`Searcher` subclass under ``name`` (once)."""
+    """Class decorator: register a strategy (a :class:`Searcher` or a one-shot strategy) under ``name`` (once)."""
 
     def decorate(cls: S) -> S:
-        if not (isinstance(cls, type) and issubclass(cls, Searcher)):
-            raise TypeError(f"@register_searcher({name!r}) decorates Searcher subclasses, not {cls!r}")
+        if not (isinstance(cls, type) and issubclass(cls, SpaceStrategy)):
+            raise TypeError(f"@register_searcher({name!r}) decorates Strategy subclasses, not {cls!r}")
         cls.name = name
         SEARCHERS.add(name, cls, origin=cls.__module__)
         return cls
@@ -128,27 +140,18 @@ def register_searcher(name: str) -> Callable[[S], S]:
     return decorate
 
 
-def load_builtins() -> Registry[type[Searcher]]:
-    """Import the built-in searcher modules that exist (each registers itself); the registry."""
-    for module in BUILTIN_MODULES:
-        try:
-            import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+def load_builtins() -> Registry[type[SpaceStrategy]]:
+    """Import the built-in searcher modules (each registers itself); the registry."""
+    import_all(BUILTIN_MODULES)
     return SEARCHERS
 
 
-def searcher_class(name: str) -> type[Searcher]:
+def searcher_class(name: str) -> type[SpaceStrategy]:
     """The class registered as ``name``; an unknown name raises :class:`SearchError` with hints."""
-    registry = load_builtins()
-    try:
-        return registry.get(name)
-    except UnknownNameError as exc:
-        raise SearchError(exc.first.message) from None
+    return load_builtins().get(name)
 
 
-def make_searcher(name: str, space: Space, *, seed: int = 0, **options: Any) -> Searcher:
+def make_searcher(name: str, space: Space, *, seed: int = 0, **options: Any) -> Any:
     """A searcher by name, seeded; refuses unknown names, options, and spaces it does not fit."""
     cls = searcher_class(name)
     searcher = cls(space, seed=seed, **options)

@@ -15,9 +15,10 @@ The loop is the reference's ``_epnas`` (E_search = ``iterations`` rounds of L st
       later:      sampled = sample_k(confs, surrogate(confs), K, T); TRAIN them; fit
       T = temperature(si * iterations + l)    # the reference's index; see fix_temperature_index
 
-"TRAIN" is the ask/tell round trip: :meth:`MfasSearcher.ask` hands out the step's batch one
-genotype at a time; when all of it has been told, the surrogate is refitted and the next
-batch built. A failed trial counts as accuracy 0. Defaults are the reference code's: K=15
+"TRAIN" is the study's round trip: :meth:`MfasSearcher.ask` hands out the step's batch one
+genotype at a time (the first member not in the history); once every member has finished in
+the history, the surrogate is refitted and the next batch built. A failed trial counts as
+accuracy 0. Defaults are the reference code's: K=15
 (``samples``), T0=10, T_final=0.2, sigma=4 (``temperature_decay``), 50 surrogate epochs of
 Adam(lr 1e-3) on MSE; L is the count decision's maximum.
 
@@ -43,15 +44,16 @@ Deviations from the reference, all documented choices:
   further rounds (si = E_search, E_search + 1, ...) on the same schedule;
 - sample_k treats negative or missing accuracies as 0, all-zero accuracies as uniform, and
   when fewer than K confs have non-zero probability draws the rest uniformly;
-- when the whole batch is asked but results are outstanding (parallel trials), asks are
-  filled with random genotypes; any result outside the step's batch is surrogate data.
+- when the whole batch is in the history but results are outstanding (parallel trials), asks
+  are filled with random genotypes; any result outside the step's batch is surrogate data.
 
 Determinism: numpy, torch and random streams are derived from ``seed``; the surrogate is
 initialised from a private ``torch.Generator`` (the global RNG is untouched) and fits on
-one CPU thread (restored afterwards). :meth:`MfasSearcher.replay` re-asks the history in
-order (repeats of finished genotypes are told their earlier result, as the driver does), so
-a resumed sequential search equals an uninterrupted one; what was asked but never told is
-asked again first.
+one CPU thread (restored afterwards). Before each ask the searcher takes in the history's
+trials that finished since the last ask, in planned order (a batch member already finished
+earlier counts with that result), so its state is a function of the seed and the history: a
+resumed sequential search equals an uninterrupted one, with no replay, and a trial that was
+running when the search was killed is asked again first.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -70,7 +72,8 @@ from genolang.conditions import CountCond
 from genolang.genotype import Genotype
 from genolang.ir import DecisionIR
 from genolang.runtime.errors import SearchError
-from genolang.searchers.base import Result, Searcher, register_searcher
+from genolang.runtime.strategy import History
+from genolang.searchers.base import Searcher, register_searcher
 from genolang.searchers.mfas_surrogate import SimpleRecurrentSurrogate, Surrogate, torch_threads
 from genolang.searchers.random import RandomSearcher
 from genolang.space import Space
@@ -80,7 +83,6 @@ __all__ = ["LayerStructure", "MfasSearcher", "SimpleRecurrentSurrogate", "Surrog
 
 MAX_LAYER_CONFS = 4096   # |layer_confs| above which a layer is too wide to unfold
 MAX_INT_VALUES = 256     # an int decision inside a layer is enumerated up to this size
-MAX_REUSE_ASKS = 100     # replay: repeats in a row told from earlier results before giving up
 THREADS = 1              # CPU threads for surrogate fits (determinism)
 NEEDS = ("mfas needs a repeat counted by an int decision (`layers: int(1..L)`), "
          "whose instances have only discrete decisions")
@@ -275,7 +277,8 @@ class MfasSearcher(Searcher):
         self.temperature = float(self.options["t0"])
         self.step_sizes: list[int] = []  # batch size of each step planned so far
         self._sampled: list[np.ndarray] = []
-        self._requeue: list[Genotype] = []
+        self._taken: set[tuple[int, str]] = set()  # (idx, digest) of the trials taken in
+        self._known: dict[str, float] = {}  # digest -> accuracy of every finished trial taken in
         self._plan(0)
 
     def _check_options(self) -> None:
@@ -306,8 +309,6 @@ class MfasSearcher(Searcher):
         self.step = step
         self._batch: list[np.ndarray] = []
         self._results: dict[int, float] = {}
-        self._asked: list[int] = []
-        self._next = 0
         self._order: list[int] = []
         self._genotypes: list[Genotype] = []
         self._digests: list[str] = []
@@ -341,60 +342,35 @@ class MfasSearcher(Searcher):
                                        decay=float(self.options["temperature_decay"]))
         self._plan(self.step + 1)
 
-    # -------------------------------------------------------------- ask / tell
-    def ask(self) -> Genotype:
-        """The step's next architecture; random genotypes after the schedule or while waiting."""
-        if self._requeue:
-            return self._requeue.pop(0)
-        if self._next < len(self._batch):
-            pos = self._order[self._next]
-            self._next += 1
-            self._asked.append(pos)
-            return self._genotypes[pos]
-        return self._random.ask()
+    # -------------------------------------------------------------- ask
+    def ask(self, history: History, *, attempt: int = 0) -> Genotype:
+        """The step's next architecture not in the history; random genotypes after the schedule or while waiting."""
+        self.observe(history)
+        known = {o.genotype.digest for o in history}
+        fresh = next((self._genotypes[p] for p in self._order if self._digests[p] not in known), None)
+        return fresh if fresh is not None else self._random.ask(history, attempt=attempt)
 
-    def tell(self, genotype: Genotype, score: float | None, *, failed: bool = False) -> None:
-        """Record a result (failed: accuracy 0); the step's last one triggers the refit and next batch."""
-        super().tell(genotype, score, failed=failed)
-        self._random.tell(genotype, score, failed=failed)
-        acc = 0.0 if failed or score is None or not math.isfinite(score) else float(score)
-        hits = [p for p in self._asked if self._digests[p] == genotype.digest]
-        if not hits:
-            conf = self.structure.to_conf(genotype.values)
+    def observe(self, history: History) -> int:
+        """Take in the trials that finished since the last ask (planned order; failed: accuracy 0); how many."""
+        new = [o for o in history if o.finished and (o.idx, o.genotype.digest) not in self._taken]
+        for o in new:
+            self._taken.add((o.idx, o.genotype.digest))
+            acc = 0.0 if o.failed or o.score is None or not math.isfinite(o.score) else float(o.score)
+            self._known[o.genotype.digest] = acc
+            if o.genotype.digest in self._digests:
+                self._collect()
+                continue
+            conf = self.structure.to_conf(o.genotype.values)
             if conf is not None:
                 self.surrogate.add(conf, acc)
-            return
-        for pos in hits:
-            self._results[pos] = acc
-            self._asked.remove(pos)
-        if len(self._results) == len(self._batch):
-            self._finish()
+        return len(new)
 
-    def replay(self, history: Iterable[Result]) -> None:
-        """Re-ask the history in order and tell each result, as the first run did.
-
-        A repeat of a genotype already told gets its earlier result (the driver serves
-        repeats from the ledger without recording them again). At the first ask that the
-        history does not explain (a trial that was in flight), the rest is told directly, and
-        that ask is asked again first unless the rest told it.
-        """
-        items = list(history)
-        told: dict[str, Result] = {}
-        i = repeats = 0
-        while i < len(items):
-            genotype = self.ask()
-            if genotype.digest == items[i][0].digest:
-                told[genotype.digest] = items[i]
-                self.tell(*items[i][:2], failed=items[i][2])
-                i, repeats = i + 1, 0
-            elif genotype.digest in told and repeats < MAX_REUSE_ASKS:
-                _, score, failed = told[genotype.digest]
-                self.tell(genotype, score, failed=failed)
-                repeats += 1
-            else:
-                rest = items[i:]
-                for g, score, failed in rest:
-                    self.tell(g, score, failed=failed)
-                if genotype.digest not in {g.digest for g, _, _ in rest}:
-                    self._requeue.append(genotype)
+    def _collect(self) -> None:
+        """Give the batch the results known for its members; a complete batch plans the next (and so on)."""
+        while self._batch:
+            for pos, digest in enumerate(self._digests):
+                if digest in self._known:
+                    self._results[pos] = self._known[digest]
+            if len(self._results) < len(self._batch):
                 return
+            self._finish()

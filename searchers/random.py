@@ -1,27 +1,48 @@
 """Random search (RandomNet, Alletto et al. 2020; Li & Talwalkar 2019): uniform samples of the space.
 
-Each ask draws a sampling seed from the searcher's own ``random.Random(seed)`` stream and
-returns ``space.sample(that_seed)``, skipping genotypes already asked or told; after
-``max_attempts`` draws that all repeat (a small or exhausted space), a repeat is returned.
-The asks are a pure function of the seed and of what was told, so:
+The searcher's samples form one stream: ``space.sample(s_k)`` for the k-th draw ``s_k`` of
+``random.Random(seed)``. An ask returns the first sample of the stream that is not in the
+history (running, done or failed), so:
 
 - two searchers with the same seed ask the same genotypes;
-- :meth:`RandomSearcher.replay` of N results (in ask order), then :meth:`ask`, gives the
-  (N+1)-th ask of an uninterrupted run. Genotypes asked but never told (trials in flight
-  when a parallel search was killed) are asked again first.
+- a resumed search asks what an uninterrupted one would: the history read back from the
+  ledger determines the answer, and a trial that was running when the search was killed (its
+  row removed on resume) is the first sample missing again, so it is asked again first.
+
+Once ``max_attempts`` samples past the history's size are all in the history (a small or
+exhausted space), a repeat is returned (``attempt`` picks which).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
 from typing import Any, ClassVar, Mapping
 
 from genolang.genotype import Genotype
-from genolang.searchers.base import Result, Searcher, register_searcher
+from genolang.runtime.strategy import History
+from genolang.searchers.base import Searcher, register_searcher
 from genolang.space import Space
 
 SEED_BITS = 63
+
+
+class SampleStream:
+    """The samples of ``random.Random(seed)``, drawn lazily and kept (a cache of a pure function)."""
+
+    def __init__(self, space: Space, seed: int, prefix: str):
+        self.space, self.prefix = space, prefix
+        self._rng = random.Random(seed)
+        self._samples: list[Genotype] = []
+
+    def __getitem__(self, k: int) -> Genotype:
+        while len(self._samples) <= k:
+            n = len(self._samples) + 1
+            self._samples.append(self.space.sample(self._rng.getrandbits(SEED_BITS), name=f"{self.prefix}_{n}"))
+        return self._samples[k]
+
+    def first_unseen(self, seen: set[str], *, limit: int) -> Genotype | None:
+        """The first sample whose digest is not in ``seen`` among the first ``limit``; ``None`` if all are."""
+        return next((self[k] for k in range(limit) if self[k].digest not in seen), None)
 
 
 @register_searcher("random")
@@ -32,40 +53,11 @@ class RandomSearcher(Searcher):
 
     def __init__(self, space: Space, *, seed: int = 0, **options: Any):
         super().__init__(space, seed=seed, **options)
-        self._rng = random.Random(self.seed)
-        self._seen: set[str] = set()
-        self._pending: dict[str, Genotype] = {}  # asked, not told yet (in ask order)
-        self._requeue: list[Genotype] = []
-        self._asks = 0
+        self.stream = SampleStream(space, self.seed, "random")
 
-    def ask(self) -> Genotype:
-        """The next sample not asked or told before (a repeat once ``max_attempts`` all repeat)."""
-        genotype = self._requeue.pop(0) if self._requeue else self._draw()
-        self._seen.add(genotype.digest)
-        self._pending[genotype.digest] = genotype
-        return genotype
-
-    def _draw(self) -> Genotype:
-        attempts = max(1, int(self.options["max_attempts"]))
-        for _ in range(attempts):
-            self._asks += 1
-            genotype = self.space.sample(self._rng.getrandbits(SEED_BITS), name=f"random_{self._asks}")
-            if genotype.digest not in self._seen:
-                return genotype
-        return genotype
-
-    def tell(self, genotype: Genotype, score: float | None, *, failed: bool = False) -> None:
-        super().tell(genotype, score, failed=failed)
-        self._seen.add(genotype.digest)
-        self._pending.pop(genotype.digest, None)
-
-    def replay(self, history: Iterable[Result]) -> None:
-        """Re-ask one genotype per result (advancing the stream as the first run did), then tell it.
-
-        What was asked during the replay but never told is asked again first.
-        """
-        for genotype, score, failed in history:
-            self.ask()
-            self.tell(genotype, score, failed=failed)
-        self._requeue = list(self._pending.values())
-        self._pending.clear()
+    def ask(self, history: History, *, attempt: int = 0) -> Genotype:
+        """The first sample not in the history (a repeat once the space looks exhausted)."""
+        seen = {o.genotype.digest for o in history}
+        limit = len(history) + max(1, int(self.options["max_attempts"]))
+        fresh = self.stream.first_unseen(seen, limit=limit)
+        return fresh if fresh is not None else self.stream[len(history) + attempt]

@@ -9,11 +9,11 @@ Logits are shaped as in ENAS: divided by ``temperature`` (None: not), then
 ``tanh_constant * tanh(logits)`` (None: not); options not allowed by the earlier values
 are masked out. Parameters start uniform in (-``init_range``, ``init_range``) (ENAS: 0.1).
 
-Learning (ENAS' controller, batch ``batch`` = 1 by default): the reward of a told genotype
+Learning (ENAS' controller, batch ``batch`` = 1 by default): the reward of a finished trial
 is its validation accuracy (0 for a failed trial) plus ``entropy_weight`` times the
 entropy of its sampling distributions (summed over steps, no gradient); the baseline moves
 first, ``b <- b - (1 - baseline_decay) * (b - R)`` (b starts at 0), then the loss is
-``-log pi(actions) * (R - b)``. Gradients of ``batch`` tells are averaged into one Adam
+``-log pi(actions) * (R - b)``. Gradients of ``batch`` trials are averaged into one Adam
 step (learning rate ``lr``).
 
 Defaults follow ENAS' code where the brief left them open (melodyguan/enas
@@ -21,17 +21,19 @@ Defaults follow ENAS' code where the brief left them open (melodyguan/enas
 of the micro search, entropy weight 1e-4); the baseline decay is 0.95, not ENAS' 0.99, so
 that the baseline follows the rewards within the few hundred trials of a search here.
 
-Determinism: weights start from ``torch.manual_seed``-style generators seeded with the
-searcher's seed, and actions are drawn with a seeded ``torch.Generator``; the run is a
-function of the seed and of the results told, so :meth:`RLSearcher.replay` asks again
-(discarding the genotype, with a warning when it differs from the one told) before telling
-each result, and a resumed search continues as an uninterrupted one would.
+Determinism: weights start from generators seeded with the searcher's seed; before each
+ask the controller learns from the history's trials that finished since the last ask (in
+planned order), and the k-th ask (k = the history's size) draws its actions with a
+``torch.Generator`` seeded by ``seed_for(seed, k, attempt)``. A resumed search rebuilds the
+controller from the ledger's history, so it continues as an uninterrupted sequential one
+would, with no replay. (Actions are traced back from each genotype,
+:func:`~genolang.searchers.encoding.trace_of`.)
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Mapping
 
@@ -41,7 +43,8 @@ from torch import nn
 from genolang.errors import GenotypeError
 from genolang.genotype import Genotype
 from genolang.runtime.errors import SearchError
-from genolang.searchers.base import Result, Searcher, register_searcher
+from genolang.runtime.strategy import History
+from genolang.searchers.base import Searcher, register_searcher, seed_for
 from genolang.searchers.encoding import MAX_OPTIONS, Step, trace_of, unsupported, walk
 from genolang.space import Space
 
@@ -180,33 +183,40 @@ class RLSearcher(Searcher):
         self.controller = Controller(hidden=int(opt["hidden"]), init_range=float(opt["init_range"]),
                                      lr=float(opt["lr"]), seed=self.seed, temperature=_maybe(opt["temperature"]),
                                      tanh_constant=_maybe(opt["tanh_constant"]))
-        self._sampler = Sampler(torch.Generator().manual_seed(self.seed))
         self.baseline = 0.0
         self.last_reward: float | None = None
         self._accumulated = 0
-        self._pending: dict[str, list[int]] = {}
-        self._asks = 0
+        self._learnt: set[tuple[int, str]] = set()  # (idx, digest) of the trials learnt from
 
     @classmethod
     def applies_to(cls, space: Space) -> str | None:
         """Discrete spaces whose steps have at most :data:`MAX_OPTIONS` options."""
         return unsupported(space, max_options=MAX_OPTIONS)
 
-    def ask(self) -> Genotype:
-        """A genotype sampled from the controller (forbidden ones are sampled again)."""
-        self._asks += 1
+    def ask(self, history: History, *, attempt: int = 0) -> Genotype:
+        """Learn from the newly finished trials, then sample a genotype (forbidden ones are sampled again)."""
+        self.observe(history)
+        k = len(history)
+        sampler = Sampler(torch.Generator().manual_seed(seed_for(self.seed, k, attempt)))
         attempts = max(1, int(self.options["max_attempts"]))
         for _ in range(attempts):
             with torch.no_grad(), one_thread():
-                values, actions, _, _ = self.controller.run(self.space, self._sampler)
+                values, _, _, _ = self.controller.run(self.space, sampler)
             try:
-                genotype = self.space.validate(values, name=f"rl_{self._asks}")
+                return self.space.validate(values, name=f"rl_{k + 1}")
             except GenotypeError:
                 continue
-            self._pending[genotype.digest] = actions
-            return genotype
         raise SearchError(f"the rl controller sampled no valid genotype of '{self.space.name}' "
                           f"in {attempts} tries (forbid rules)")
+
+    def observe(self, history: History) -> int:
+        """One REINFORCE step per finished trial not learnt from yet (planned order); how many."""
+        new = [o for o in history if o.finished and (o.idx, o.genotype.digest) not in self._learnt]
+        with one_thread():
+            for o in new:
+                self._learn(o.genotype, 0.0 if o.failed or o.score is None else float(o.score))
+                self._learnt.add((o.idx, o.genotype.digest))
+        return len(new)
 
     def policy(self, genotype: Genotype, actions: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(log-probability, summed entropy) of the controller emitting ``genotype`` (with gradients)."""
@@ -214,15 +224,9 @@ class RLSearcher(Searcher):
         _, _, log_prob, entropy = self.controller.run(self.space, Follower(actions))
         return log_prob, entropy
 
-    def tell(self, genotype: Genotype, score: float | None, *, failed: bool = False) -> None:
-        """One REINFORCE step (an Adam step every ``batch`` tells); reward 0 for a failed trial."""
-        super().tell(genotype, score, failed=failed)
-        with one_thread():
-            self._learn(genotype, 0.0 if failed or score is None else float(score))
-
     def _learn(self, genotype: Genotype, reward: float) -> None:
         """Entropy bonus, baseline update (first, as ENAS), then the REINFORCE gradient."""
-        log_prob, entropy = self.policy(genotype, self._pending.pop(genotype.digest, None))
+        log_prob, entropy = self.policy(genotype)
         reward += float(self.options["entropy_weight"]) * float(entropy.detach())
         decay = float(self.options["baseline_decay"])
         self.baseline -= (1.0 - decay) * (self.baseline - reward)
@@ -236,23 +240,6 @@ class RLSearcher(Searcher):
             self.controller.optimizer.step()
             self.controller.optimizer.zero_grad()
             self._accumulated = 0
-
-    def replay(self, history: Iterable[Result]) -> None:
-        """Ask (and discard) one genotype per result, then tell the result: the same updates again.
-
-        A re-asked genotype that differs from the one told (a parallel search, whose results
-        came back in another order) is logged; the replay goes on with the told one.
-        """
-        differ = 0
-        for genotype, score, failed in history:
-            asked = self.ask()
-            if asked.digest != genotype.digest:
-                differ += 1
-                self._pending.pop(asked.digest, None)
-            self.tell(genotype, score, failed=failed)
-        if differ:
-            log.warning("rl replay: %d re-asked genotype(s) differ from the ones told; the resumed "
-                        "search is valid but not identical to an uninterrupted one", differ)
 
 
 def _maybe(value: Any) -> float | None:

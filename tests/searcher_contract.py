@@ -3,8 +3,11 @@
 ``tests/test_searchers_contract.py`` runs each check of :data:`CONTRACT` for every name in
 ``SEARCHERS`` (after :func:`~genolang.searchers.base.load_builtins`) on the small spaces of
 :data:`SPACES`. A new searcher (mfas, bmnas, rl, evolution) is covered as soon as it registers.
-Differentiable searchers (``differentiable = True``) skip the ask/tell checks and keep
-:func:`check_differentiable_resume` instead, on :data:`BILEVEL_SPACE`.
+One-shot strategies (:class:`~genolang.searchers.bmnas.OneShotStrategy`) skip the trial checks
+and keep :func:`check_one_shot_resume` instead, on :data:`BILEVEL_SPACE`.
+
+Trial searchers are driven through an in-memory history (:class:`Loop`), the way the study
+drives them from its storage: each ask sees every trial so far, running ones included.
 
 The checks drive searchers with a cheap synthetic score: the fraction of decisions on which
 a genotype agrees with a planted target (1.0 at the optimum), so they need no training.
@@ -20,7 +23,10 @@ import pytest
 import genolang
 from genolang.genotype import Genotype
 from genolang.runtime.errors import SearchError
+from genolang.runtime.search import MAX_REPEATS
+from genolang.runtime.strategy import Observation
 from genolang.searchers.base import Searcher, make_searcher, searcher_class
+from genolang.searchers.bmnas import OneShotStrategy
 from genolang.space import Space
 
 SPACES: dict[str, str] = {
@@ -75,28 +81,62 @@ def planted_score(space: Space, *, seed: int = 12345) -> Score:
     return score
 
 
-def searcher_for(name: str, space: Space, *, seed: int = 0) -> Searcher:
-    """The searcher, or a pytest skip when it does not apply to ``space`` (with its reason).
+class Loop:
+    """An in-memory history around a searcher: ``ask()`` records a running trial, ``tell()`` finishes it.
 
-    Differentiable searchers (``differentiable = True``: bmnas, ssl-bmnas) do not ask/tell;
-    :func:`check_differentiable_resume` covers them instead.
+    As the study does, a proposal already in the history is asked again with the next
+    ``attempt`` (up to ``MAX_REPEATS`` times; then the repeat is taken).
     """
-    if getattr(searcher_class(name), "differentiable", False):
-        pytest.skip(f"{name} is differentiable (no ask/tell); see check_differentiable_resume")
+
+    def __init__(self, searcher: Searcher, history: list[Observation] | None = None):
+        self.searcher, self.history = searcher, list(history or [])
+
+    def ask(self) -> Genotype:
+        seen = {o.genotype.digest for o in self.history}
+        for attempt in range(MAX_REPEATS):
+            genotype = self.searcher.ask(self.history, attempt=attempt)
+            if genotype.digest not in seen:
+                break
+        self.history.append(Observation(len(self.history), genotype, "running"))
+        return genotype
+
+    def tell(self, genotype: Genotype, score: float | None, *, failed: bool = False) -> None:
+        pos = next(i for i, o in enumerate(self.history) if o.status == "running" and o.genotype == genotype)
+        self.history[pos] = Observation(self.history[pos].idx, genotype, "failed" if failed else "done",
+                                        None if failed else score)
+        observe = getattr(self.searcher, "observe", None)
+        if observe is not None:  # what the next ask does first: the searcher's state is inspectable now
+            observe(self.history)
+
+    def __getattr__(self, name: str):
+        return getattr(self.searcher, name)
+
+    def finished(self) -> list[Observation]:
+        return [o for o in self.history if o.finished]
+
+
+def searcher_for(name: str, space: Space, *, seed: int = 0) -> Loop:
+    """The searcher in a :class:`Loop`, or a pytest skip when it does not apply to ``space`` (with its reason).
+
+    One-shot strategies (bmnas, ssl-bmnas) do not propose trials; :func:`check_one_shot_resume`
+    covers them instead.
+    """
+    if issubclass(searcher_class(name), OneShotStrategy):
+        pytest.skip(f"{name} is one-shot (no trials); see check_one_shot_resume")
     reason = searcher_class(name).applies_to(space)
     if reason is not None:
         pytest.skip(f"{name} does not apply to this space: {reason}")
-    return make_searcher(name, space, seed=seed)
+    return Loop(make_searcher(name, space, seed=seed))
 
 
-def drive(searcher: Searcher, score: Score, n: int, *, fail_every: int = 0) -> list[Genotype]:
+def drive(loop: Loop, score: Score, n: int, *, fail_every: int = 0) -> list[Genotype]:
     """n ask/tell rounds (every ``fail_every``-th told as failed); the genotypes asked."""
     asked = []
     for i in range(n):
-        genotype = searcher.ask()
+        genotype = loop.ask()
         asked.append(genotype)
         failed = bool(fail_every) and i % fail_every == fail_every - 1
-        searcher.tell(genotype, None if failed else score(genotype), failed=failed)
+        loop.tell(genotype, None if failed else score(genotype), failed=failed)
     return asked
 
 
@@ -119,16 +159,24 @@ def check_deterministic_under_a_seed(name: str, space: Space) -> None:
     assert [g.digest for g in first] != [g.digest for g in other]
 
 
-def check_resumable_by_replay(name: str, space: Space) -> None:
-    """Replaying N results into a fresh searcher, then asking, equals the (N+1)-th ask."""
+def check_resumable_from_history(name: str, space: Space) -> None:
+    """A fresh searcher given the history of N trials asks what the original asks next (no replay)."""
     score = planted_score(space)
     for n in (0, 1, 6):
         original = searcher_for(name, space, seed=3)
         drive(original, score, n, fail_every=4)
+        history = list(original.history)
         expected = original.ask()
-        resumed = searcher_for(name, space, seed=3)
-        resumed.replay(list(original.history))
-        assert resumed.ask() == expected, f"after replaying {n} results"
+        resumed = Loop(searcher_for(name, space, seed=3).searcher, history)
+        assert resumed.ask() == expected, f"after a history of {n} trials"
+
+
+def check_running_trials_are_not_asked_again(name: str, space: Space) -> None:
+    """Trials still running are part of the history: the next asks avoid them while the space allows."""
+    loop = searcher_for(name, space, seed=2)
+    drive(loop, planted_score(space), 3)
+    running = [loop.ask() for _ in range(2)]
+    assert running[0].digest != running[1].digest or space.size() <= 5
 
 
 def check_tolerates_failed_trials(name: str, space: Space) -> None:
@@ -160,13 +208,13 @@ def check_finds_good_genotypes(name: str, space: Space, *, budget: int = 30, see
         singles = sorted(score(space.sample(10_000 + i)) for i in range(500))
         assert statistics.median(bests) >= singles[int(0.9 * len(singles))]
         return
-    baseline = [max(map(score, drive(make_searcher("random", space, seed=100 + s), score, budget)))
+    baseline = [max(map(score, drive(Loop(make_searcher("random", space, seed=100 + s)), score, budget)))
                 for s in range(seeds)]
     assert max(bests) >= 1.0 or statistics.median(bests) >= statistics.median(baseline), (bests, baseline)
 
 
-# ------------------------------------------------------------------ differentiable searchers
-#: a space every differentiable searcher applies to: one BM-NAS cell over three vector inputs
+# ------------------------------------------------------------------ one-shot strategies
+#: a space every one-shot strategy applies to: one BM-NAS cell over three vector inputs
 BILEVEL_SPACE = """genolang 1
 space cellmini version 1 {
   input a { shape = [4] }
@@ -203,23 +251,28 @@ def bilevel_data(seed: int = 0):
     return MultimodalDataset("bilevel-mini", {"train": split(48), "val": split(24)}, num_classes=2)
 
 
-def check_differentiable_resume(name: str, tmp_path) -> None:
+def check_one_shot_resume(name: str, tmp_path) -> None:
     """1 epoch + a resumed 2nd equals 2 epochs in one go: ledger rows, derived genotypes, best."""
     import torch
 
     from genolang.runtime.bilevel import BilevelConfig
+    from genolang.runtime.study import SearchConfig, Study
 
     cls, space = searcher_class(name), genolang.loads(BILEVEL_SPACE, "cellmini.geno").space()
-    assert cls.applies_to(space) is None
-    with pytest.raises(SearchError, match="differentiable"):
-        make_searcher(name, space, seed=0).ask()
+    assert cls.applies_to(space) is None and not hasattr(cls, "ask")
     config = BilevelConfig(batch_size=16, arch_lr=1e-2)
+
+    def run(folder: str, epochs: int, resume: bool = False):
+        study = Study(space, bilevel_data(), SearchConfig(searcher=name, out_dir=str(tmp_path / folder), epochs=epochs,
+                                                          bilevel=config, resume=resume))
+        return make_searcher(name, space).run(study).search
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        whole = cls.search(space, bilevel_data(), out_dir=tmp_path / "whole", epochs=2, config=config)
-        cls.search(space, bilevel_data(), out_dir=tmp_path / "cut", epochs=1, config=config)
-        resumed = cls.search(space, bilevel_data(), out_dir=tmp_path / "cut", epochs=2, config=config, resume=True)
+        whole = run("whole", 2)
+        run("cut", 1)
+        resumed = run("cut", 2, resume=True)
     finally:
         torch.set_num_threads(threads)
     assert [t.budget["epoch"] for t in resumed.trials] == [1, 2]
@@ -229,5 +282,5 @@ def check_differentiable_resume(name: str, tmp_path) -> None:
 
 
 CONTRACT: tuple[Callable[[str, Space], None], ...] = (
-    check_asks_lie_in_the_space, check_deterministic_under_a_seed, check_resumable_by_replay,
-    check_tolerates_failed_trials, check_refuses_unknown_options, check_finds_good_genotypes)
+    check_asks_lie_in_the_space, check_deterministic_under_a_seed, check_resumable_from_history,
+    check_running_trials_are_not_asked_again, check_tolerates_failed_trials, check_refuses_unknown_options, check_finds_good_genotypes)

@@ -176,8 +176,8 @@ def test_a_space_the_supernet_cannot_relax_is_refused_by_name():
 
 
 def test_the_search_command_runs_and_resumes_bmnas(tmp_path, capsys):
-    data = pytest.importorskip("genolang.runtime.data", reason="the dataset loaders are not installed")
     from genolang.cli import main
+    from genolang.runtime import data
 
     _, path = write_space(tmp_path)
     npz = data.save_dataset(make_dataset(n=64), tmp_path / "pairs.npz")

@@ -16,21 +16,6 @@ MFAS = str(ROOT / "examples" / "spaces" / "mfas_avmnist.geno")
 BAD = "genolang 1\nspace s version 1 {\n  a: int(1..3)\n  b: choise(x, y)\n}\n"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def compiler():
-    """Skip until the lowering, the module builder and the summary exist."""
-    import importlib
-
-    needed = {"lower": "lower", "module": "build_module", "summary": "summarize"}
-    for module, name in needed.items():
-        try:
-            found = importlib.import_module(f"genolang.compiler.{module}")
-        except ModuleNotFoundError:
-            pytest.skip(f"genolang.compiler.{module} is not written yet")
-        if not hasattr(found, name):
-            pytest.skip(f"genolang.compiler.{module}.{name} is not written yet")
-
-
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     captured = capsys.readouterr()

@@ -24,7 +24,9 @@ from genolang.compiler import (ACTIVATIONS, BACKBONES, FRONTENDS, OPS, OpParamEr
                                ShapeError, UnknownNameError)
 
 C, H, L, D = 4, 8, 8, 6
-IN_SHAPES = {"map": (C, H, H), "vector": (D,), "seq": (C, L)}
+IN_SHAPES = {"map": (C, H, H), "vector": (D,), "seq": (C, L), "any": (C, H, H)}
+#: values for required parameters other than ``length``
+REQUIRED_VALUES = {"vocab": 11}
 OP_NAMES = OPS.names()
 MAP_OPS = [n for n in OP_NAMES if OPS.get(n).kind == "map"]
 BINARY_OPS = [n for n in OP_NAMES if OPS.get(n).arity == 2]
@@ -34,7 +36,8 @@ def op_setup(name: str, *, c_out: int | None = None, stride: int = 1, shape: tup
     """(spec, module, input shapes, build kwargs) of op ``name`` at the test sizes."""
     spec = OPS.get(name)
     shape = shape or IN_SHAPES[spec.kind]
-    params = {"length": shape[-1]} if spec.kind == "seq" else {}
+    params = {"length": shape[-1]} if spec.kind == "seq" and "length" in spec.params else {}
+    params.update({f.name: REQUIRED_VALUES[f.name] for f in spec.fields if f.required and f.name != "length"})
     if c_out is None or spec.keeps_width:
         c_out = shape[0] if spec.kind != "vector" else 5
     kw = dict(c_out=c_out, stride=stride, **params)
@@ -193,6 +196,8 @@ def test_op_macs_match_modules(name: str, c_out: int) -> None:
     counted = hooked_macs(module, [torch.randn(2, *s) for s in shapes])
     if name == "attention":  # two (L x C) @ (C x L)-sized matmuls, no modules to hook
         counted += 2 * C * L * L
+    if name == "self_attention":  # QKᵀ and AV over T = H*W tokens of width C
+        counted += 2 * C * (H * H) ** 2
     assert spec.macs(shapes, **kw) == counted
 
 
@@ -205,7 +210,7 @@ def test_op_backward_reaches_every_parameter(name: str) -> None:
     xs = [torch.randn(2, *s, requires_grad=True) for s in shapes]
     module.train()(*xs).square().sum().backward()
     assert all(p.grad is not None for p in params)
-    assert xs[0].grad is not None
+    assert (xs[0].grad is not None) != OPS.get(name).int_input  # ids get no gradient
 
 
 @pytest.mark.parametrize("name", OP_NAMES)

@@ -76,6 +76,12 @@ def nasnet_size() -> int:
     return cell ** 2
 
 
+def sequence_attention_size() -> int:
+    # two conv1d layers with kernel in 3 and filters in 2 each, text attention heads in 3,
+    # text norm in {layer_norm, batch_norm}, image attention heads in 2
+    return (3 * 2) ** 2 * 3 * 2 * 2
+
+
 SIZES = {
     "mfas_avmnist": (mfas_size, 837_930),
     "mfas_avdigits": (mfas_avdigits_size, 1_082_400),
@@ -93,6 +99,7 @@ SIZES = {
     # width (2) * the block's op (2) * a searched depth per stage: n1, n2 in 1..3, n3 in 0..2
     "resnet_stages": (lambda: 2 * 2 * 3 * 3 * 3, 108),
     "nasnet_cell": (nasnet_size, 5_229_943_396_058_757_337_940_161_399_357_440_000),
+    "sequence_attention": (sequence_attention_size, 432),
 }
 
 

@@ -150,7 +150,8 @@ def test_cli_infer_with_an_injected_dataset(exported, monkeypatch, capsys):
 
 
 def test_cli_infer_on_an_npz_file(exported, tmp_path, capsys):
-    loaders = pytest.importorskip("genolang.runtime.data", reason="genolang.runtime.data is not written yet")
+    from genolang.runtime import data as loaders
+
     compiled, data, path = exported
     npz = loaders.save_dataset(data, tmp_path / "linear.npz")
     assert main(["infer", str(path), "--data", str(npz), "--split", "val", "--json"]) == 0

@@ -23,7 +23,7 @@ from genolang.cli import main
 from genolang.runtime.errors import DivergedError
 from genolang.runtime.report import (ReportError, RunReport, TrialRow, best_so_far, load_report, report_json,
                                      top_trials, trials_table)
-from genolang.runtime.search import TrialContext, TrialJob, train_trial
+from genolang.runtime.search_trial import TrialContext, TrialJob, train_trial
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -39,7 +39,7 @@ def diverging_at_one(job: TrialJob, ctx: TrialContext) -> dict:
 def run_dir(tmp_path_factory) -> Path:
     """A random search: 3 trials of 1 step each, trial 1 failed."""
     import genolang
-    from genolang.runtime.search import run_search
+    from genolang.searchers.study import run_search
     from genolang.runtime.train import TrainConfig
     from test_search import SPACE, make_dataset
 

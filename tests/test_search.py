@@ -28,9 +28,23 @@ from genolang.runtime.dataset import MultimodalDataset, Split
 from genolang.compiler.errors import CompileError
 from genolang.runtime.errors import DivergedError, LedgerError, OutOfMemoryError, SearchError
 from genolang.runtime.ledger import Ledger
-from genolang.runtime.search import TrialContext, TrialJob, run_search
+from genolang.runtime.search_trial import TrialContext, TrialJob
 from genolang.runtime.sharing import WeightBank
+from genolang.runtime.strategy import Observation
 from genolang.searchers.base import make_searcher, searcher_class
+from genolang.searchers.study import run_search
+
+
+def random_genotypes(space, n: int, *, seed: int = 0) -> list:
+    """A sequential random search's first n genotypes (each ask sees the trials before)."""
+    searcher, history = make_searcher("random", space, seed=seed), []
+    for i in range(n):
+        history.append(Observation(i, searcher.ask(history), "done", 0.5))
+    return [o.genotype for o in history]
+
+
+def random_asks(space, n: int, *, seed: int = 0) -> list[str]:
+    return [g.digest for g in random_genotypes(space, n, seed=seed)]
 
 SPACE = """genolang 1
 
@@ -123,8 +137,8 @@ def test_a_tiny_search_writes_ledger_trials_and_a_loadable_best(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["done"] == 3 and summary["best"]["digest"] == result.best.digest
     # the asks are the random searcher's, in order
-    searcher = make_searcher("random", space, seed=0)
-    assert [t.digest for t in result.trials] == [searcher.ask().digest for _ in range(3)]
+    assert [t.digest for t in result.trials] == random_asks(space, 3)
+    assert summary["config"]["budget"] == 3 and summary["config"]["searcher"] == "random"
 
 
 def test_an_existing_folder_needs_resume_and_the_same_search(tmp_path):
@@ -217,7 +231,7 @@ def test_kill_9_mid_trial_then_resume_loses_and_retrains_nothing(tmp_path, monke
     out, log, budget = tmp_path / "run", tmp_path / "trials.log", 5
     script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
               "import genolang\nfrom test_search import make_dataset, logging_trial\n"
-              "from genolang.runtime.search import run_search\n"
+              "from genolang.searchers.study import run_search\n"
               f"space = genolang.load({str(tmp_path / 'duo.geno')!r}).space()\n"
               f"run_search(space, make_dataset(), budget={budget}, steps=2, out_dir={str(out)!r}, "
               "trial_fn=logging_trial)\n")
@@ -250,8 +264,7 @@ def test_kill_9_mid_trial_then_resume_loses_and_retrains_nothing(tmp_path, monke
     assert all(starts[d] in (1, 2) for d in killed) and all(starts[d] == 1 for d in starts if d not in killed)
     assert killed <= set(ends) and done_before <= set(ends)
     # the resumed search asked exactly what an uninterrupted one would have
-    searcher = make_searcher("random", space, seed=0)
-    assert [t.digest for t in rows] == [searcher.ask().digest for _ in range(budget)]
+    assert [t.digest for t in rows] == random_asks(space, budget)
     assert len((out / "trials.jsonl").read_text().splitlines()) == budget
 
 
@@ -316,7 +329,7 @@ def test_parallel_workers_finish_the_budget(tmp_path):
 
 
 def test_a_search_with_the_real_trainer(tmp_path):
-    train = pytest.importorskip("genolang.runtime.train", reason="the trainer is not installed")
+    from genolang.runtime import train
     space, _ = write_space(tmp_path)
     config = train.TrainConfig(batch_size=32, amp=False)
     result = run_search(space, make_dataset(), budget=2, out_dir=tmp_path / "run", train_config=config,
@@ -328,9 +341,8 @@ def test_a_search_with_the_real_trainer(tmp_path):
 
 
 def test_the_search_command(tmp_path, capsys):
-    data = pytest.importorskip("genolang.runtime.data", reason="the dataset loaders are not installed")
-    pytest.importorskip("genolang.runtime.train", reason="the trainer is not installed")
     from genolang.cli import main
+    from genolang.runtime import data
 
     _, path = write_space(tmp_path)
     npz = data.save_dataset(make_dataset(), tmp_path / "synth.npz")
@@ -346,3 +358,34 @@ def test_the_search_command(tmp_path, capsys):
     assert main(["search", str(path), "--budget", "1", "--out", str(tmp_path / "other"), "--data", str(npz),
                  "--searcher", "randon"]) == 1
     assert "did you mean 'random'" in capsys.readouterr().err
+
+
+LEGACY = Path(__file__).parent / "fixtures" / "legacy_run"
+
+
+def test_a_ledger_written_before_the_study_layer_resumes(tmp_path):
+    """A ledger of the earlier code (tests/fixtures/legacy_run), with a trial left running by a
+    kill, resumes: the finished trials are kept as they were, the running one is retried, and
+    the new trials continue the same random stream."""
+    (tmp_path / "duo.geno").write_text((LEGACY / "duo.geno").read_text(encoding="utf-8"), encoding="utf-8")
+    space = genolang.load(tmp_path / "duo.geno").space()
+    out = tmp_path / "run"
+    out.mkdir()
+    with sqlite3.connect(out / "ledger.sqlite") as conn:
+        conn.executescript((LEGACY / "ledger.sql").read_text(encoding="utf-8"))
+    with Ledger(out / "ledger.sqlite") as ledger:
+        before = ledger.finished()
+        third = random_genotypes(space, 3)[2]
+        ledger.begin(genotype=third, budget={"steps": 1}, seed=0, idx=2)  # left running by a kill
+    assert [t.idx for t in before] == [0, 1] and {t.metrics["pid"] for t in before} != {os.getpid()}
+    result = run_search(space, make_dataset(), budget=4, steps=1, out_dir=out, trial_fn=score_trial, resume=True)
+    assert (result.done, result.failed, result.recovered) == (4, 0, 1)
+    with Ledger(out / "ledger.sqlite") as ledger:
+        rows = ledger.history()
+        assert ledger.meta()["search"] == "b4e54c0f788b" and ledger.meta()["trials"] == 4
+    assert [(t.digest, t.metrics) for t in rows[:2]] == [(t.digest, t.metrics) for t in before]  # not retrained
+    assert [t.digest for t in rows] == random_asks(space, 4) and rows[2].digest == third.digest
+    assert {t.metrics["pid"] for t in rows[2:]} == {os.getpid()}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["done"] == 4 and summary["config"]["resume"] is True
+

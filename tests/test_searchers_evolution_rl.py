@@ -8,7 +8,6 @@ comparison against random search at equal budgets.
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import statistics
@@ -22,7 +21,7 @@ from genolang.runtime.errors import SearchError
 from genolang.searchers import encoding
 from genolang.searchers.base import load_builtins, make_searcher
 from genolang.space import Space
-from searcher_contract import drive, load_space, planted_score
+from searcher_contract import Loop, drive, load_space, planted_score
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples" / "spaces").glob("*.geno"))
 
@@ -156,28 +155,30 @@ def test_both_searchers_are_registered_for_the_contract_suite() -> None:
 # ------------------------------------------------------------------ evolution
 def test_aging_removes_the_oldest_not_the_worst() -> None:
     space = load_space("flat")
-    searcher = make_searcher("evolution", space, seed=0, population=3)
+    searcher = Loop(make_searcher("evolution", space, seed=0, population=3))
     for score in (0.9, 0.1, 0.2, None):
         searcher.tell(searcher.ask(), score, failed=score is None)
-    assert [s for _, s in searcher.population] == [0.1, 0.2, -math.inf]
+    assert [s for _, s in searcher.population(searcher.history)] == [0.1, 0.2, -math.inf]
 
 
 def test_children_are_one_mutation_of_the_tournament_winner() -> None:
     space = load_space("flat")
-    searcher = make_searcher("evolution", space, seed=2, population=5, sample=200)
+    searcher = Loop(make_searcher("evolution", space, seed=2, population=5, sample=200))
     score = planted_score(space)
     drive(searcher, score, 5)
-    top = max(s for _, s in searcher.population)
+    population = searcher.population(searcher.history)
+    top = max(s for _, s in population)
     child = searcher.ask()
-    assert any(len(child.diff(g)) == 1 for g, s in searcher.population if s == top)
+    assert any(len(child.diff(g)) == 1 for g, s in population if s == top)
 
 
-def test_evolution_asks_again_what_was_in_flight() -> None:
+def test_evolution_asks_again_what_was_running_when_a_search_stopped() -> None:
     space = load_space("flat")
-    first = make_searcher("evolution", space, seed=5, population=4)
+    first = Loop(make_searcher("evolution", space, seed=5, population=8))
     asked = [first.ask() for _ in range(6)]
-    resumed = make_searcher("evolution", space, seed=5, population=4)
-    resumed.replay([(asked[i], 0.5, False) for i in (0, 1, 3, 5)])
+    for i in (0, 1, 3, 5):
+        first.tell(asked[i], 0.5)
+    resumed = Loop(make_searcher("evolution", space, seed=5, population=8), [o for o in first.history if o.finished])
     assert {resumed.ask().digest, resumed.ask().digest} == {asked[2].digest, asked[4].digest}
 
 
@@ -190,7 +191,7 @@ def p_tanh(searcher, space: Space) -> float:
 
 def test_reinforce_raises_the_probability_of_the_rewarded_action() -> None:
     space = space_of(TWO_ACTIONS, "two")
-    searcher = make_searcher("rl", space, seed=0)
+    searcher = Loop(make_searcher("rl", space, seed=0))
     before = p_tanh(searcher, space)
     assert before == pytest.approx(0.5, abs=0.1)
     for _ in range(40):
@@ -201,7 +202,7 @@ def test_reinforce_raises_the_probability_of_the_rewarded_action() -> None:
 
 def test_baseline_is_the_moving_average_of_rewards_by_hand() -> None:
     space = load_space("flat")
-    searcher = make_searcher("rl", space, seed=0, entropy_weight=0.0, baseline_decay=0.95)
+    searcher = Loop(make_searcher("rl", space, seed=0, entropy_weight=0.0, baseline_decay=0.95))
     for score in (0.5, None, 1.0):
         searcher.tell(searcher.ask(), score, failed=score is None)
     # b1 = 0.05 * 0.5; b2 = 0.95 * b1 + 0.05 * 0 (failed); b3 = 0.95 * b2 + 0.05 * 1.0
@@ -211,7 +212,7 @@ def test_baseline_is_the_moving_average_of_rewards_by_hand() -> None:
 def test_entropy_bonus_is_added_to_the_reward() -> None:
     space = load_space("flat")
     weight, decay = 0.1, 0.9
-    searcher = make_searcher("rl", space, seed=1, entropy_weight=weight, baseline_decay=decay)
+    searcher = Loop(make_searcher("rl", space, seed=1, entropy_weight=weight, baseline_decay=decay))
     expected = 0.0
     for score in (0.3, 0.6, 0.2):
         genotype = searcher.ask()
@@ -226,7 +227,7 @@ def test_entropy_bonus_is_added_to_the_reward() -> None:
 
 def test_batched_updates_step_once_per_batch() -> None:
     space = load_space("tiny")
-    searcher = make_searcher("rl", space, seed=0, batch=3)
+    searcher = Loop(make_searcher("rl", space, seed=0, batch=3))
     weights = lambda: torch.cat([p.detach().flatten().clone() for p in searcher.controller.cell.parameters()])
     start = weights()
     for _ in range(2):
@@ -234,17 +235,6 @@ def test_batched_updates_step_once_per_batch() -> None:
     assert torch.equal(weights(), start)
     searcher.tell(searcher.ask(), 1.0)
     assert not torch.equal(weights(), start)
-
-
-def test_rl_replay_warns_when_a_told_genotype_was_not_the_one_asked(caplog) -> None:
-    space = load_space("flat")
-    expected = make_searcher("rl", space, seed=0).ask()
-    other = next(g for g in (space.sample(s) for s in range(10)) if g != expected)
-    resumed = make_searcher("rl", space, seed=0)
-    with caplog.at_level(logging.WARNING, logger="genolang.searchers.rl"):
-        resumed.replay([(other, 0.4, False)])
-    assert "differ from the ones told" in caplog.text
-    assert space.validate(resumed.ask().values)
 
 
 # RandomNet's fusion1 in small: keeping `a` is a choice; when `a` is dropped, keeping `b` is
@@ -269,7 +259,7 @@ space fixed version 1 {
 
 def test_rl_policy_follows_forced_steps() -> None:
     space = space_of(FORCED, "forced")
-    searcher = make_searcher("rl", space, seed=0)
+    searcher = Loop(make_searcher("rl", space, seed=0))
     every = [space.validate({"f.xy": xy, "f.act": act})
              for xy in (["@a"], ["@b"], ["@a", "@b"]) for act in ("relu", "tanh")]
     assert space.size() == len(every) == 6
@@ -287,7 +277,7 @@ def test_rl_policy_follows_forced_steps() -> None:
 
 def test_rl_on_a_space_without_decisions_asks_its_one_genotype() -> None:
     space = space_of(NO_DECISION, "fixed")
-    searcher = make_searcher("rl", space, seed=0)
+    searcher = Loop(make_searcher("rl", space, seed=0))
     for score in (0.5, None):
         genotype = searcher.ask()
         assert genotype == space.default()
@@ -297,7 +287,7 @@ def test_rl_on_a_space_without_decisions_asks_its_one_genotype() -> None:
 # ------------------------------------------------------------------ planted-score comparison
 def mean_best(name: str, space: Space, *, budget: int, seeds: int = 5) -> tuple[float, bool]:
     score = planted_score(space)
-    bests = [max(map(score, drive(make_searcher(name, space, seed=s), score, budget))) for s in range(seeds)]
+    bests = [max(map(score, drive(Loop(make_searcher(name, space, seed=s)), score, budget))) for s in range(seeds)]
     return statistics.mean(bests), max(bests) >= 1.0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 import statistics
 
 import numpy as np
@@ -15,7 +16,7 @@ from genolang.runtime.errors import SearchError
 from genolang.searchers.base import load_builtins, make_searcher
 from genolang.searchers.mfas import (MfasSearcher, SimpleRecurrentSurrogate, Surrogate, add_layer,
                                      sample_k, sample_probabilities, temperature)
-from searcher_contract import CONTRACT, SPACES, drive, load_space
+from searcher_contract import Loop, CONTRACT, SPACES, drive, load_space
 
 from conftest import EXAMPLES
 
@@ -146,12 +147,14 @@ def test_options_are_checked(mfas_space) -> None:
 
 
 # ------------------------------------------------------------------ the schedule
-def run_steps(space, n: int, **options) -> tuple[MfasSearcher, list[tuple[int, int, float]]]:
-    """Drive ``n`` asks; per ask: (step, rows of the asked architecture, temperature then)."""
-    searcher = make_searcher("mfas", space, seed=0, **{**CHEAP, **options})
+def run_steps(space, n: int | None = None, *, until: int | None = None,
+              **options) -> tuple[MfasSearcher, list[tuple[int, int, float]]]:
+    """Drive ``n`` trials (or until step ``until`` is reached); per trial: (step, rows of the
+    asked architecture, temperature then)."""
+    searcher = Loop(make_searcher("mfas", space, **{"seed": 0, **CHEAP, **options}))
     score = agreement(searcher)
     log = []
-    for _ in range(n):
+    while (len(log) < n) if n is not None else (searcher.step < until):
         genotype = searcher.ask()
         log.append((searcher.step, genotype.values["layers"], searcher.temperature))
         searcher.tell(genotype, score(genotype))
@@ -159,28 +162,34 @@ def run_steps(space, n: int, **options) -> tuple[MfasSearcher, list[tuple[int, i
 
 
 def test_steps_train_all_layer_confs_then_k_with_the_reference_temperatures(mfas_space) -> None:
-    searcher, log = run_steps(mfas_space, 30 + 11 * 15 + 5)
+    searcher, log = run_steps(mfas_space, until=12)
+    for _ in range(5):  # the random tail
+        genotype = searcher.ask()
+        log.append((searcher.step, genotype.values["layers"], searcher.temperature))
+        searcher.tell(genotype, 0.5)
     assert searcher.step_sizes == [30] + [15] * 11
-    steps = [s for s, _, _ in log]
-    assert steps == [0] * 30 + [s for s in range(1, 12) for _ in range(15)] + [12] * 5
+    per_step = Counter(s for s, _, _ in log)
+    # a step trains its batch, less the members an earlier step already trained (their results are reused)
+    assert per_step[0] == 30 and all(1 <= per_step[s] <= 15 for s in range(1, 12)) and per_step[12] == 5
+    assert len({o.genotype.digest for o in searcher.history}) == len(log)
     layers = {s: n for s, n, _ in log if s < 12}
     assert layers == {s: min(s + 1, 4) for s in range(12)}  # grows 1..4 in round 0, then stays 4
     temps = {s: round(t, 2) for s, _, t in log}
     assert [temps[s] for s in range(1, 13)] == REFERENCE_T and temps[0] == 10.0
     assert not searcher.scheduled  # random tail: new genotypes
-    seen = [g.digest for g, _, _ in searcher.history[:-5]]
-    assert not {g.digest for g, _, _ in searcher.history[-5:]} & set(seen)
+    seen = [o.genotype.digest for o in searcher.history[:-5]]
+    assert not {o.genotype.digest for o in searcher.history[-5:]} & set(seen)
 
 
 def test_fix_temperature_index_and_continue(mfas_space) -> None:
-    searcher, log = run_steps(mfas_space, 30 + 12 * 15, fix_temperature_index=True, after_schedule="continue")
-    temps = [round(t, 4) for s, _, t in log if s >= 1][::15]
+    searcher, log = run_steps(mfas_space, until=13, fix_temperature_index=True, after_schedule="continue")
+    temps = [round(t, 4) for s, t in sorted({(s, t) for s, _, t in log if s >= 1})]
     assert temps == [round(temperature(i), 4) for i in range(12)]
     assert searcher.scheduled and searcher.step_sizes[-1] == 15
 
 
 def test_parallel_asks_fill_with_random_genotypes_until_the_step_is_told(mfas_space) -> None:
-    searcher = make_searcher("mfas", mfas_space, seed=2, **CHEAP)
+    searcher = Loop(make_searcher("mfas", mfas_space, seed=2, **CHEAP))
     batch = [searcher.ask() for _ in range(30)]
     extra = [searcher.ask() for _ in range(3)]
     assert searcher.step == 0 and all(mfas_space.validate(g.values) == g for g in extra)
@@ -194,32 +203,28 @@ def test_parallel_asks_fill_with_random_genotypes_until_the_step_is_told(mfas_sp
 # ------------------------------------------------------------------ resuming, RNG hygiene
 def test_resume_across_steps_equals_uninterrupted(mfas_space) -> None:
     for n in (31, 52):
-        original = make_searcher("mfas", mfas_space, seed=5, **CHEAP)
+        original = Loop(make_searcher("mfas", mfas_space, seed=5, **CHEAP))
         drive(original, agreement(original), n, fail_every=7)
+        history = list(original.history)
         expected = [original.ask() for _ in range(3)]
-        resumed = make_searcher("mfas", mfas_space, seed=5, **CHEAP)
-        resumed.replay(list(original.history))
+        resumed = Loop(make_searcher("mfas", mfas_space, seed=5, **CHEAP), history)
         assert [resumed.ask() for _ in range(3)] == expected
 
 
-def test_resume_from_a_ledger_that_skips_repeats(mfas_space) -> None:
-    """The driver tells repeats from the ledger without recording them: replay fills them in."""
-    original = make_searcher("mfas", mfas_space, seed=1, **CHEAP)
-    drive(original, agreement(original), 30 + 7 * 15)
-    digests = [g.digest for g, _, _ in original.history]
-    assert len(set(digests)) < len(digests)  # round 1 re-asks architectures of round 0
-    first = {}
-    for result in original.history:
-        first.setdefault(result[0].digest, result)
-    expected = original.ask()
-    resumed = make_searcher("mfas", mfas_space, seed=1, **CHEAP)
-    resumed.replay(list(first.values()))
-    assert resumed.ask() == expected
+def test_batch_members_finished_earlier_count_without_a_new_trial(mfas_space) -> None:
+    """Round 1 meets architectures of round 0 again: their results are taken from the history, not re-run."""
+    searcher, log = run_steps(mfas_space, until=8, seed=1)
+    per_step = Counter(s for s, _, _ in log)
+    assert searcher.step_sizes[:8] == [30] + [15] * 7
+    assert any(per_step[s] < 15 for s in range(1, 8))  # some members were known already
+    assert sum(per_step[s] for s in range(8)) == len(log)
+    digests = [o.genotype.digest for o in searcher.history]
+    assert len(set(digests)) == len(digests)  # no architecture trained twice
 
 
 def test_global_rng_and_threads_are_left_alone(mfas_space) -> None:
     states = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate(), torch.get_num_threads())
-    searcher = make_searcher("mfas", mfas_space, seed=0, **CHEAP)
+    searcher = Loop(make_searcher("mfas", mfas_space, seed=0, **CHEAP))
     drive(searcher, agreement(searcher), 50)
     assert torch.equal(torch.get_rng_state(), states[0])
     assert np.array_equal(np.random.get_state()[1], states[1])
@@ -245,15 +250,15 @@ def test_mfas_beats_random_on_a_planted_score(mfas_space) -> None:
     """Full schedule (30 + 11 x 15 = 195 trials) vs random at the same budget, 3 seeds."""
     budget, bests, baseline = 195, [], []
     for seed in range(3):
-        searcher = make_searcher("mfas", mfas_space, seed=seed, surrogate_epochs=10)
+        searcher = Loop(make_searcher("mfas", mfas_space, seed=seed, surrogate_epochs=10))
         score = agreement(searcher)
         bests.append(max(map(score, drive(searcher, score, budget))))
-        baseline.append(max(map(score, drive(make_searcher("random", mfas_space, seed=seed), score, budget))))
+        baseline.append(max(map(score, drive(Loop(make_searcher("random", mfas_space, seed=seed)), score, budget))))
     assert statistics.mean(bests) > statistics.mean(baseline), (bests, baseline)
 
 
 def test_asked_genotypes_carry_names_and_validate(mfas_space) -> None:
-    searcher = make_searcher("mfas", mfas_space, seed=0, **CHEAP)
+    searcher = Loop(make_searcher("mfas", mfas_space, seed=0, **CHEAP))
     genotype = searcher.ask()
     assert isinstance(genotype, Genotype) and genotype.name.startswith("mfas_0_")
     assert mfas_space.validate(genotype.values) == genotype and genotype.values["layers"] == 1

@@ -130,8 +130,8 @@ def test_the_ssl_search_runs_and_its_genotype_fine_tunes(tmp_path):
 
 
 def test_the_search_command_runs_ssl_bmnas(tmp_path, capsys):
-    data = pytest.importorskip("genolang.runtime.data", reason="the dataset loaders are not installed")
     from genolang.cli import main
+    from genolang.runtime import data
 
     _, path = write_space(tmp_path)
     npz = data.save_dataset(make_dataset(n=64), tmp_path / "pairs.npz")

@@ -271,8 +271,8 @@ def test_cli_train_refuses_bad_options(space_file, tmp_path, capsys):
 
 
 def test_cli_train_on_an_npz_file(tmp_path, space_file, capsys):
-    data = pytest.importorskip("genolang.runtime.data", reason="genolang.runtime.data (the dataset loaders) "
-                               "is not written yet")
+    from genolang.runtime import data
+
     path = data.save_dataset(linear_data(256), tmp_path / "linear.npz")
     out = tmp_path / "run"
     assert main(["train", str(space_file), "--data", str(path), "--out", str(out), "--epochs", "1", "--json"]) == 0

@@ -28,8 +28,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from genolang.compiler.errors import CompileError, ShapeError
+from genolang.compiler.errors import CompileError, RegistryError, ShapeError
 from genolang.compiler.registry import Registry, bind_params, first_line
+from genolang.fields import fields_from_params
+from genolang.opmeta import BACKBONE_META, BackboneMeta, MetaError
 
 Shape = tuple[int, ...]
 
@@ -113,11 +115,36 @@ class BackboneSpec:
 
 def _wrap(name: str, factory: Callable[..., nn.Module], *, tap_shapes: Callable[..., list[Shape]],
           taps: int | None = None, params: Mapping[str, Any] | None = None, source: str = "") -> BackboneSpec:
+    """The spec of ``factory``; a backbone new to the language gets its metadata registered too."""
+    if name not in BACKBONE_META:
+        meta = BackboneMeta(name, taps, fields_from_params(params or {}), builder=factory, source=source)
+        BACKBONE_META.add(name, meta, origin=getattr(factory, "__module__", "?"))
+    elif BACKBONE_META.get(name).builder is not None or BACKBONE_META.get(name).taps != taps:
+        raise RegistryError(f"backbone {name!r} is already registered (by {BACKBONE_META.origin(name)}); "
+                            f"registering it again from {getattr(factory, '__module__', '?')} is refused")
     return BackboneSpec(name, factory, tap_shapes, taps, dict(params or {}), source or first_line(factory))
 
 
+def _from_meta(name: str) -> BackboneSpec | None:
+    """A plugin backbone's spec: its builder ``factory(*, in_shape, weights, **params)``, taps by a dry run."""
+    if name not in BACKBONE_META:
+        return None
+    meta = BACKBONE_META.get(name)
+    try:
+        factory = meta.load()
+    except MetaError as err:
+        raise CompileError(err.first.message) from None
+    params = {f.name: f.default for f in meta.fields}
+
+    def shapes(*, in_shape: Shape, **p: Any) -> list[Shape]:
+        return dry_run_shapes(lambda: factory(in_shape=in_shape, weights=None, **p), in_shape)
+
+    return BackboneSpec(name, factory, shapes, meta.taps, params, meta.source or first_line(factory))
+
+
 #: the backbone registry: ``BACKBONES.get(model)`` -> :class:`BackboneSpec`
-BACKBONES: Registry[BackboneSpec] = Registry("backbone", wrap=_wrap)
+BACKBONES: Registry[BackboneSpec] = Registry("backbone", wrap=_wrap, fallback=_from_meta,
+                                             extra_names=BACKBONE_META.names)
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

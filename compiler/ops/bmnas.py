@@ -23,24 +23,13 @@ dropout; a different ``dropout`` here also reaches attention).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from genolang.compiler.errors import OpParamError, ShapeError
-from genolang.compiler.ops.base import Shape, no_macs, register_op
-from genolang.compiler.registry import REQUIRED
-
-SOURCE = "BM-NAS node_operations.py STEP_STEP_OPS (seed_algorithms.md section 1.2)"
-PARAMS: dict[str, Any] = {"length": None, "dropout": 0.1}
-
-
-def _same(in_shapes: tuple[Shape, ...], *, c_out: int, length: int | None = None, **_: Any) -> Shape:
-    if length is not None and length != in_shapes[0][1]:
-        raise ShapeError(f"step op built for L={length} got inputs of length {in_shapes[0][1]}")
-    return in_shapes[0]
+from genolang.compiler.errors import OpParamError
+from genolang.compiler.ops.base import register_op
 
 
 class Zero(nn.Module):
@@ -101,31 +90,21 @@ class ConcatFC(nn.Module):
         return self.dropout(F.relu(out))
 
 
-def _step(name: str, macs: Any, params: dict[str, Any] | None = None) -> Any:
-    return register_op(name, kind="seq", arity=2, shape=_same, macs=macs, params=params or PARAMS,
-                       keeps_width=True, source=SOURCE)
-
-
-@_step("zero", no_macs)
+@register_op("zero")
 def zero(*, c_in: int, c_out: int, stride: int = 1, affine: bool = True, length: int | None = None,
          dropout: float = 0.1) -> nn.Module:
     """BM-NAS paper Zero step primitive (not in the reference code's searchable set)."""
     return Zero()
 
 
-@_step("sum", no_macs)
+@register_op("sum")
 def sum_(*, c_in: int, c_out: int, stride: int = 1, affine: bool = True, length: int | None = None,
          dropout: float = 0.1) -> nn.Module:
     """BM-NAS ``Sum``."""
     return Sum()
 
 
-def _attention_macs(in_shapes: tuple[Shape, ...], **_: Any) -> int:
-    c, length = in_shapes[0]
-    return 2 * c * length * length
-
-
-@_step("attention", _attention_macs, {"length": REQUIRED, "dropout": 0.1})
+@register_op("attention")
 def attention(*, c_in: int, c_out: int, stride: int = 1, affine: bool = True, length: int,
               dropout: float = 0.1) -> nn.Module:
     """BM-NAS ``ScaledDotAttn(C, L)``; query x, key and value y."""
@@ -134,14 +113,14 @@ def attention(*, c_in: int, c_out: int, stride: int = 1, affine: bool = True, le
     return ScaledDotAttn(c_in, length, dropout)
 
 
-@_step("linear_glu", lambda s, **_: 4 * s[0][0] ** 2 * s[0][1])
+@register_op("linear_glu")
 def linear_glu(*, c_in: int, c_out: int, stride: int = 1, affine: bool = True, length: int | None = None,
                dropout: float = 0.1) -> nn.Module:
     """BM-NAS ``LinearGLU``."""
     return LinearGLU(c_in, dropout, affine=affine)
 
 
-@_step("concat_fc", lambda s, **_: 2 * s[0][0] ** 2 * s[0][1])
+@register_op("concat_fc")
 def concat_fc(*, c_in: int, c_out: int, stride: int = 1, affine: bool = True, length: int | None = None,
               dropout: float = 0.1) -> nn.Module:
     """BM-NAS ``ConcatFC``."""

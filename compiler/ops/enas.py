@@ -22,14 +22,9 @@ factorized reduction (DARTS's FactorizedReduce, the same two shifted 1x1 stride-
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import nn
 
-from genolang.compiler.ops.base import (MacsFn, Shape, conv_len, conv_macs, identity_like, identity_like_macs,
-                                         identity_like_shape, register_op, window_shape)
-
-SOURCE = "ENAS general_child.py _conv_branch/_pool_branch (seed_algorithms.md section 4.2)"
+from genolang.compiler.ops.base import identity_like, register_op
 
 
 def inp_conv(c_in: int, c_out: int, *, affine: bool = True) -> list[nn.Module]:
@@ -60,30 +55,13 @@ class PoolBranch(nn.Sequential):
         super().__init__(*inp_conv(c_in, c_out, affine=affine), pool)
 
 
-def _branch_macs(k: int, *, separable: bool) -> MacsFn:
-    def macs(in_shapes: tuple[Shape, ...], *, c_out: int, stride: int, **_: Any) -> int:
-        c_in, h, w = in_shapes[0]
-        ho, wo = conv_len(h, k, stride, (k - 1) // 2), conv_len(w, k, stride, (k - 1) // 2)
-        first = conv_macs(c_in, c_out, 1, 1, h, w)
-        if separable:
-            return first + conv_macs(c_out, c_out, k, k, ho, wo, groups=c_out) + conv_macs(c_out, c_out, 1, 1, ho, wo)
-        return first + conv_macs(c_out, c_out, k, k, ho, wo)
-    return macs
-
-
-def _pool_macs(in_shapes: tuple[Shape, ...], *, c_out: int, stride: int, **_: Any) -> int:
-    c_in, h, w = in_shapes[0]
-    return conv_macs(c_in, c_out, 1, 1, h, w)
-
-
 def _register_conv(name: str, k: int, separable: bool) -> None:
     def build(*, c_in: int, c_out: int, stride: int = 1, affine: bool = True) -> nn.Module:
         return ConvBranch(c_in, c_out, k, stride, separable=separable, affine=affine)
 
     kind = "separable " if separable else ""
     build.__doc__ = f"ENAS {kind}conv {k}x{k} branch: 1x1 conv-BN-ReLU, {kind}{k}x{k} conv, BN."
-    register_op(name, kind="map", shape=window_shape(k, k), macs=_branch_macs(k, separable=separable),
-                source=SOURCE)(build)
+    register_op(name)(build)
 
 
 def _register_pool(name: str, avg: bool) -> None:
@@ -91,11 +69,10 @@ def _register_pool(name: str, avg: bool) -> None:
         return PoolBranch(c_in, c_out, stride, avg=avg, affine=affine)
 
     build.__doc__ = f"ENAS {'avg' if avg else 'max'} pool branch: 1x1 conv-BN-ReLU, 3x3 pool."
-    register_op(name, kind="map", shape=window_shape(3, 3), macs=_pool_macs, source=SOURCE)(build)
+    register_op(name)(build)
 
 
-@register_op("identity", kind="map", shape=identity_like_shape, macs=identity_like_macs,
-             source="ENAS micro_child.py _enas_cell identity (seed_algorithms.md section 4.1)")
+@register_op("identity")
 def identity(*, c_in: int, c_out: int, stride: int = 1, affine: bool = True) -> nn.Module:
     """ENAS micro identity: x (+ ReLU-1x1 conv-BN if the channels differ; factorized reduction at stride 2)."""
     return identity_like(c_in, c_out, stride, affine=affine)

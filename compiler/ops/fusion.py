@@ -11,24 +11,12 @@ is the same op.
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import nn
 
-from genolang.compiler.ops.base import Shape, register_op
-
-SOURCE = "MFAS Searchable_Audio_Image_Net fusion layer Linear(in, H) (seed_algorithms.md section 2.1)"
+from genolang.compiler.ops.base import register_op
 
 
-def _shape(in_shapes: tuple[Shape, ...], *, c_out: int, **_: Any) -> Shape:
-    return (c_out,)
-
-
-def _macs(in_shapes: tuple[Shape, ...], *, c_out: int, **_: Any) -> int:
-    return in_shapes[0][0] * c_out
-
-
-@register_op("fc", kind="vector", shape=_shape, macs=_macs, source=SOURCE)
+@register_op("fc")
 def fc(*, c_in: int, c_out: int, stride: int = 1, affine: bool = True) -> nn.Module:
     """MFAS fusion layer: ``nn.Linear(c_in, hidden)`` on (N, D) (``stride``/``affine`` unused)."""
     return nn.Linear(c_in, c_out)

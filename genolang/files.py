@@ -2,12 +2,14 @@
 
 :func:`atomic_write` writes through a temporary file in the target's folder, then
 ``os.replace`` s it over the target (atomic on POSIX and Windows); the temporary file is
-removed if the write fails.
+removed if the write fails. Every file genolang writes for keeps (run folders, caches,
+exported models, datasets, weights) goes through it.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> 
     """Call ``write(tmp)`` on a temporary path next to ``path``, then move it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -29,3 +31,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> 
 def atomic_text(path: str | os.PathLike[str], text: str) -> Path:
     """:func:`atomic_write` of a UTF-8 text."""
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """:func:`atomic_write` of bytes."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))

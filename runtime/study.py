@@ -1,0 +1,181 @@
+"""A study: space + storage + strategy + executor + one :class:`SearchConfig` (Optuna/NNI-style).
+
+:class:`SearchConfig` is every option of a search, frozen; ``genolang search`` builds it from
+its flags and ``summary.json`` records it (key ``config``). A :class:`Study` holds the space,
+the data and the config (and what cannot be written in a config: a trial function, pre-trained
+backbones, a feature cache), and a strategy drives it: ``strategy.run(study)``
+(:mod:`genolang.runtime.strategy`). Trial strategies call :meth:`Study.run_trials`; one-shot
+strategies train the supernet with the study's data and folder.
+
+The storage (``config.storage``; ``"sqlite"``: ``OUT/ledger.sqlite``,
+:class:`~genolang.runtime.ledger.Ledger`) is the one truth; the executor (``config.executor``,
+:mod:`genolang.runtime.executors`) is where trials run. With the ``inline`` executor the weight
+bank is saved to ``OUT/shared_weights.pt`` after each trial and reloaded on resume; a process
+pool's workers keep their own banks (lost when the search ends).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from genolang.runtime.bilevel import BilevelConfig
+from genolang.runtime.dataset import MultimodalDataset
+from genolang.runtime.errors import SearchError
+from genolang.runtime.executors import executor_named
+from genolang.runtime.ledger import Storage, open_storage
+from genolang.runtime.runfolder import BANK_FILE, LEDGER_FILE, check_out_dir, locked, space_file_of
+from genolang.runtime.search import Proposer, SearchResult, SearchRun
+from genolang.runtime.search_trial import TrialContext, TrialFn, train_trial
+from genolang.runtime.sharing import WeightBank
+from genolang.runtime.ssl import SslConfig
+from genolang.runtime.train import TrainConfig
+from genolang.space import Space
+
+__all__ = ["SearchConfig", "Study", "load_data"]
+
+
+class SearchConfig(BaseModel):
+    """Every option of one search (what ``summary.json`` records under ``config``).
+
+    Trial strategies use ``budget`` (trials to finish, done + failed), ``steps`` (per trial;
+    default: the strategy's ``DEFAULT_STEPS``), ``train``, ``executor``/``workers``,
+    ``share_weights``, ``features`` and ``final_epochs``; one-shot strategies use ``epochs``,
+    ``bilevel`` and (``ssl-bmnas``) ``ssl``. Each strategy refuses options it does not take
+    (:meth:`~genolang.runtime.strategy.Strategy.check_config`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    searcher: str = "random"
+    searcher_options: dict[str, Any] = Field(default_factory=dict)
+    out_dir: str
+    data: str = "avdigits"
+    space_file: str | None = None
+    seed: int = 0
+    resume: bool = False
+    storage: Literal["sqlite"] = "sqlite"
+    budget: int | None = Field(None, ge=1)
+    steps: int | None = Field(None, ge=1)
+    epochs: int | None = Field(None, ge=1)
+    executor: str = "auto"
+    workers: int = Field(1, ge=1)
+    share_weights: bool = True
+    features: bool = True
+    final_epochs: int = Field(0, ge=0)
+    device: str | None = None
+    train: TrainConfig | None = None
+    bilevel: BilevelConfig | None = None
+    ssl: SslConfig | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The JSON form written to ``summary.json``."""
+        return self.model_dump(mode="json")
+
+
+def load_data(spec: str, *, seed: int) -> MultimodalDataset:
+    from genolang.runtime.data import load_dataset
+
+    return load_dataset(spec, seed=seed)
+
+
+class Study:
+    """One search's space, data, config and the extras a config cannot hold (see the module doc).
+
+    ``data`` is a dataset or a spec for ``load_dataset``; ``trial_fn(job, ctx)`` replaces
+    :func:`~genolang.runtime.search_trial.train_trial`; ``pretrained`` (backbone node ->
+    :class:`~genolang.runtime.pretrain.Pretrained`) is loaded into every trial's network;
+    ``features`` (a FeatureCache, or None: ``config.features`` decides) trains trials on their
+    static prefix's cached outputs, on disk under ``cache_dir``; ``announce(text)`` is told
+    when a phase starts; ``phases`` holds phase times measured before the study (data loading).
+    """
+
+    def __init__(self, space: Space, data: MultimodalDataset | str, config: SearchConfig, *,
+                 trial_fn: TrialFn | None = None, pretrained: Mapping[str, Any] | None = None,
+                 features: Any = None, cache_dir: str | Path | None = None, progress: bool = False,
+                 announce: Callable[[str], Any] | None = None, phases: Mapping[str, float] | None = None):
+        self.space, self.config, self.source = space, config, data
+        self.trial_fn, self.pretrained = trial_fn or train_trial, dict(pretrained or {})
+        self.features, self.cache_dir, self.progress, self.announce = features, cache_dir, progress, announce
+        self.out, self.phases = Path(config.out_dir), dict(phases or {})
+        self._data: MultimodalDataset | None = data if isinstance(data, MultimodalDataset) else None
+
+    @property
+    def data(self) -> MultimodalDataset:
+        """The dataset (a spec is loaded once, with the config's seed)."""
+        if self._data is None:
+            self._data = load_data(str(self.source), seed=self.config.seed)
+        return self._data
+
+    def space_file(self) -> Path | None:
+        return space_file_of(self.space, self.config.space_file)
+
+    def run_trials(self, searcher: Proposer, *, steps: int) -> SearchResult:
+        """The trial search of :mod:`genolang.runtime.search`: ``config.budget`` trials of ``steps`` steps."""
+        cfg, start = self.config, time.perf_counter()
+        if cfg.budget is None:
+            raise SearchError(f"searcher {searcher.name!r} needs a budget (trials to finish)")
+        executor = executor_named(cfg.executor, workers=cfg.workers)
+        check_out_dir(self.out, resume=cfg.resume)
+        with locked(self.out), open_storage(cfg.storage, self.out / LEDGER_FILE) as ledger:
+            recovered = open_trial_ledger(ledger, self.space, self.data, searcher=searcher.name, seed=cfg.seed,
+                                          steps=steps, budget=cfg.budget)
+            run = SearchRun(space=self.space, ledger=ledger, out_dir=self.out, budget=cfg.budget, steps=steps,
+                            seed=cfg.seed, space_file=self.space_file(), searcher=searcher, progress=self.progress,
+                            summary={"config": cfg.record()})
+            run.start()
+            bank = _bank(self.out, cfg.share_weights, executor.shares_bank)
+            ctx = TrialContext(self.space, self.data, cfg.train, cfg.device, bank, self.pretrained,
+                               self._feature_cache())
+            source = self.source if isinstance(self.source, str) else self.data
+            with executor.open(ctx, self.trial_fn, workers=cfg.workers, data=source, data_seed=cfg.seed) as submit:
+                run.drive(submit, workers=cfg.workers, after=partial(_save_bank, bank, self.out, executor.shares_bank))
+            best = run.finish(seconds=time.perf_counter() - start, recovered=recovered)
+            counts, trials, failures = ledger.counts(), ledger.finished(), ledger.failures()
+        return SearchResult(best[0] if best else None, best[1] if best else None, counts["done"], counts["failed"],
+                            time.perf_counter() - start, self.out, recovered, trials, failures)
+
+    def _feature_cache(self) -> Any:
+        """The cache given, else a new one when ``config.features`` (and a cache folder or data) allow."""
+        if self.features is not None:
+            return self.features or None
+        if not self.config.features:
+            return None
+        from genolang.runtime.features import FeatureCache
+
+        return FeatureCache(self.data, cache_dir=self.cache_dir, device=self.config.device)
+
+
+def open_trial_ledger(ledger: Storage, space: Space, data: MultimodalDataset, *, searcher: str, seed: int,
+                      steps: int, budget: int) -> int:
+    """Check (or write) the search's meta; make interrupted trials retriable (how many)."""
+    expected = {"space_fingerprint": space.fingerprint, "searcher": searcher, "searcher_seed": seed,
+                "budget": {"steps": steps}, "data": data.name}
+    ledger.check_meta(**expected)
+    meta = ledger.meta()
+    if not meta:
+        ledger.write_meta(**expected, space=space.name, search=os.urandom(6).hex(), created=time.time(),
+                          trials=budget)
+        meta = ledger.meta()
+    elif meta.get("trials") != budget:
+        ledger.write_meta(trials=budget)
+    ledger.search = str(meta["search"])
+    return ledger.recover()
+
+
+def _bank(out: Path, share: bool, persistent: bool) -> WeightBank | None:
+    if not share:
+        return None
+    path = out / BANK_FILE
+    return WeightBank.load(path) if persistent and path.exists() else WeightBank()
+
+
+def _save_bank(bank: WeightBank | None, out: Path, persistent: bool) -> None:
+    if bank is not None and persistent:
+        bank.save(out / BANK_FILE)

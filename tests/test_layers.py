@@ -1,0 +1,116 @@
+"""The layers import one way: genolang (core) <- compiler <- runtime <- searchers (the drivers).
+
+Every ``import`` and ``from ... import`` of the package's sources, at module level or inside a
+function, is read with :mod:`ast` (imports named as strings, as the CLI's sub-command groups,
+are wiring, not dependencies). Oracles: no import goes against the layer order, so the
+package graph has no cycle; the modules of the search layer form no cycle among themselves;
+and no module imports another module's private (``_``-prefixed) name.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: source folder -> (package prefix, layer rank: a module imports only from ranks <= its own)
+LAYERS = {"genolang": ("genolang", 0), "compiler": ("genolang.compiler", 1), "runtime": ("genolang.runtime", 2),
+          "searchers": ("genolang.searchers", 3)}
+#: the search layer (runtime's search modules and the searchers): no cycle among its modules
+SEARCH_LAYER = ("genolang.runtime.search", "genolang.runtime.search_trial", "genolang.runtime.bilevel",
+                "genolang.runtime.ledger", "genolang.runtime.sharing", "genolang.runtime.job",
+                "genolang.runtime.study", "genolang.runtime.strategy", "genolang.runtime.executors",
+                "genolang.runtime.runfolder", "genolang.runtime.tables", "genolang.runtime.ssl",
+                "genolang.searchers")
+
+
+def modules() -> dict[str, Path]:
+    """Dotted module name -> source file, for every module of the four packages."""
+    found = {}
+    for folder, (prefix, _) in LAYERS.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT / folder).with_suffix("").parts
+            name = ".".join((prefix, *parts)).removesuffix(".__init__")
+            found[name] = path
+    return found
+
+
+def imports(path: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """(imported module, names taken from it) for every genolang import in the file."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out += [(a.name, ()) for a in node.names if a.name.startswith("genolang")]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("genolang"):
+            out.append((node.module, tuple(a.name for a in node.names)))
+    return out
+
+
+def rank(module: str) -> int:
+    best = max((prefix for prefix, _ in LAYERS.values() if module == prefix or module.startswith(prefix + ".")),
+               key=len)
+    return next(r for prefix, r in LAYERS.values() if prefix == best)
+
+
+MODULES = modules()
+
+
+def edges() -> dict[str, set[str]]:
+    """Module -> the package modules it imports (``from pkg import mod`` counts as importing ``pkg.mod``)."""
+    graph: dict[str, set[str]] = {m: set() for m in MODULES}
+    for name, path in MODULES.items():
+        for target, names in imports(path):
+            graph[name] |= {f"{target}.{n}" for n in names if f"{target}.{n}" in MODULES} | (
+                {target} if target in MODULES else set())
+    return graph
+
+
+def test_every_import_follows_the_layer_order():
+    wrong = sorted(f"{name} imports {target}" for name, path in MODULES.items() for target, _ in imports(path)
+                   if rank(target) > rank(name))
+    assert wrong == []
+
+
+def test_the_search_layer_has_no_import_cycle():
+    graph = {m: {t for t in targets if t.startswith(SEARCH_LAYER)}
+             for m, targets in edges().items() if m.startswith(SEARCH_LAYER)}
+    cycle = find_cycle(graph)
+    assert cycle is None, " -> ".join(cycle or [])
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of ``graph`` as a path (first node repeated at the end), or ``None``."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    return next((c for n in sorted(graph) if n not in state and (c := visit(n))), None)
+
+
+def test_find_cycle_finds_one_and_only_one():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+@pytest.mark.parametrize("name", sorted(m for m in MODULES if m.startswith(SEARCH_LAYER)))
+def test_no_private_name_is_imported_across_modules(name):
+    private = [f"{target}.{n}" for target, names in imports(MODULES[name]) for n in names
+               if n.startswith("_") and not n.startswith("__")]
+    assert private == []
+
+
+def test_the_search_layer_list_names_real_modules():
+    assert all(any(m == p or m.startswith(p + ".") for m in MODULES) for p in SEARCH_LAYER)
