@@ -190,29 +190,6 @@ CATALOGUE: tuple[ErrorCase, ...] = (
               3, 33, "'n' contains this declaration"),
     ErrorCase("E0254", "`prev` in a reference decision", _space("  node n[2] { op = conv3x3; a: one(prev) }\n"),
               3, 32, "'prev' can only be used in fixed fields"),
-    ErrorCase("E0290", "a decision named as a field value may be inactive there",
-              _space("  b: bool\n  when b { w: choice(16, 32) }\n  input x { shape = [3, 8, 8] }\n"
-                     "  node n { in = @x; op = conv; filters = w }\n"), 6, 42,
-              "decision 'w' is not active everywhere this field is"),
-    ErrorCase("E0291", "a reference decision named as a field value",
-              _space("  input x { shape = [4] }\n  input y { shape = [4] }\n  r: one(x, y)\n"
-                     "  node n { op = fc; hidden = 4; in = r }\n"), 6, 38,
-              "'r' selects references", "@r"),
-    ErrorCase("E0292", "arithmetic on something that is not a number",
-              _space("  act: choice(relu, tanh)\n  input x { shape = [4] }\n"
-                     "  node n { in = @x; op = fc; hidden = act * 2 }\n"), 5, 39,
-              "decision 'act' (choice(relu, tanh)) is not a number"),
-    ErrorCase("E0293", "a decided or computed field out of its type or range",
-              _space("  w: choice(16, 32)\n  input x { shape = [3, 8, 8] }\n"
-                     "  node n { in = @x; op = conv; filters = w - 16 }\n"), 5, 42,
-              "`filters` can be 0 (by w): expected an integer >= 1"),
-    ErrorCase("E0295", "a decision or arithmetic inside a list",
-              _space("  L: int(4..8)\n  input x { shape = [1, L] }\n"), 4, 25,
-              "decision 'L' may be a whole field's value, not part of a list"),
-    ErrorCase("E0296", "a post-processing step the block cannot apply",
-              _space("  input x { shape = [4] }\n  group g { in = @x; node n { op = fc; hidden = 4 }; "
-                     "post = [project] }\n"), 4, 61,
-              "neither this block nor an enclosing one sets `channels`"),
     ErrorCase("E0270", "condition on an unknown decision", _space("  op: choice(a, b)\n  forbid opp == a\n"),
               4, 10, "unknown decision 'opp'", "op"),
     ErrorCase("E0271", "condition on an impossible value",
@@ -222,6 +199,29 @@ CATALOGUE: tuple[ErrorCase, ...] = (
               "unknown metric 'latncy'", "latency"),
     ErrorCase("E0281", "unit invalid for the metric", _space("  require params <= 5m\n"), 3, 3,
               "'m' is not a unit for params"),
+    ErrorCase("E0282", "a decision named as a field value may be inactive there",
+              _space("  b: bool\n  when b { w: choice(16, 32) }\n  input x { shape = [3, 8, 8] }\n"
+                     "  node n { in = @x; op = conv; filters = w }\n"), 6, 42,
+              "decision 'w' is not active everywhere this field is"),
+    ErrorCase("E0283", "a reference decision named as a field value",
+              _space("  input x { shape = [4] }\n  input y { shape = [4] }\n  r: one(x, y)\n"
+                     "  node n { op = fc; hidden = 4; in = r }\n"), 6, 38,
+              "'r' selects references", "@r"),
+    ErrorCase("E0284", "arithmetic on something that is not a number",
+              _space("  act: choice(relu, tanh)\n  input x { shape = [4] }\n"
+                     "  node n { in = @x; op = fc; hidden = act * 2 }\n"), 5, 39,
+              "decision 'act' (choice(relu, tanh)) is not a number"),
+    ErrorCase("E0285", "a decided or computed field out of its type or range",
+              _space("  w: choice(16, 32)\n  input x { shape = [3, 8, 8] }\n"
+                     "  node n { in = @x; op = conv; filters = w - 16 }\n"), 5, 42,
+              "`filters` can be 0 (by w): expected an integer >= 1"),
+    ErrorCase("E0286", "a decision or arithmetic inside a list",
+              _space("  L: int(4..8)\n  input x { shape = [1, L] }\n"), 4, 25,
+              "decision 'L' may be a whole field's value, not part of a list"),
+    ErrorCase("E0287", "a post-processing step the block cannot apply",
+              _space("  input x { shape = [4] }\n  group g { in = @x; node n { op = fc; hidden = 4 }; "
+                     "post = [project] }\n"), 4, 61,
+              "neither this block nor an enclosing one sets `channels`"),
     ErrorCase("E0320", "index out of range in a reference",
               _space("  node a[2] { op = conv3x3 }\n  node b { op = conv3x3; in = @a[5] }\n"), 4, 31,
               "'a[5]' does not exist: index out of range"),

@@ -6,12 +6,12 @@ Semantics (docs/language.md, "Field values from decisions and arithmetic"):
   earlier in this block or an enclosing one, innermost-out: the rule of references) takes
   its value; any other bare name is a symbol (``relu``, ``concat_all``).
 * The decision must be active wherever the field is: its activity conditions must be among
-  the field's (E0290). A reference decision is read with ``@name`` instead (E0291).
+  the field's (E0282). A reference decision is read with ``@name`` instead (E0283).
 * Arithmetic ``+ - *`` and unary ``-`` over numbers, ``let`` constants and numeric decisions
-  (``int`` or a ``choice`` of numbers; E0292 otherwise). int op int is an int; a float
+  (``int`` or a ``choice`` of numbers; E0284 otherwise). int op int is an int; a float
   operand makes a float. Without decisions it folds to a constant (E0221 over 10^18); with
   decisions the field holds a :class:`Computed`, every possible value of which is checked
-  against the field's type and range at check time (E0293).
+  against the field's type and range at check time (E0285).
 """
 
 from __future__ import annotations
@@ -83,27 +83,27 @@ class ArithResolver:
         if b.kind == "decision":
             return ("@", self._decision_leaf(b, scope, e.span, numeric=True))
         if type(b.value) not in (int, float):
-            raise _Fail("E0292", f"'{name}' is {b.value!r}, not a number: arithmetic takes numbers", e.span)
+            raise _Fail("E0284", f"'{name}' is {b.value!r}, not a number: arithmetic takes numbers", e.span)
         return b.value
 
     def _decision_leaf(self, b: Binding, scope: Scope, span, *, numeric: bool) -> str:
         ir = b.value
         if ir.domain.kind == "ref":
-            raise _Fail("E0291", f"'{b.path}' selects references; a field reads it as `@{span_name(b)}`",
+            raise _Fail("E0283", f"'{b.path}' selects references; a field reads it as `@{span_name(b)}`",
                         span, help=(f"did you mean '@{span_name(b)}'? (the element it selects)",))
         missing = [c for c in ir.conds if c not in scope.conds]
         if missing:
-            raise _Fail("E0290", f"decision '{b.path}' is not active everywhere this field is "
+            raise _Fail("E0282", f"decision '{b.path}' is not active everywhere this field is "
                                  f"(it needs {missing[0].text()})", span,
                         help=("declare the decision where it is always active with the field, "
                               "e.g. outside the `when` block or the repeated block",))
         if numeric and not _numeric(ir.domain):
-            raise _Fail("E0292", f"decision '{b.path}' ({ir.domain.text()}) is not a number: arithmetic "
+            raise _Fail("E0284", f"decision '{b.path}' ({ir.domain.text()}) is not a number: arithmetic "
                                  "takes int decisions and choices of numbers", span)
         return b.path
 
     def check_possible(self, kind: str, m: A.FieldM, value: Any) -> None:
-        """Check every value a decided or computed field can take (E0293)."""
+        """Check every value a decided or computed field can take (E0285)."""
         if isinstance(value, Decided):
             domain = self.by_path[value.path].domain
             if domain.kind in ("int", "choice", "bool"):
@@ -121,7 +121,7 @@ class ArithResolver:
         for v in outcomes:
             problem = field_problem(m.name, v)
             if problem:
-                self.err("E0293", f"`{m.name}` can be {v!r} (by {by}): {problem}", m.value.span,
+                self.err("E0285", f"`{m.name}` can be {v!r} (by {by}): {problem}", m.value.span,
                          help=("restrict the decision's domain, or `forbid` the combination",))
                 return
 

@@ -83,7 +83,7 @@ class FieldChecker(ArithResolver):
         if isinstance(v, A.Sym):
             b = scope.lookup(v.name, ("let", "decision"))
             if b is not None and b.kind == "decision":
-                err = RefError("E0295", f"decision '{b.path}' may be a whole field's value, not part of a "
+                err = RefError("E0286", f"decision '{b.path}' may be a whole field's value, not part of a "
                                         "list or record")
                 err.span = v.span
                 raise err
@@ -102,7 +102,7 @@ class FieldChecker(ArithResolver):
             err.span = v.span
             raise err
         if isinstance(v, A.ExprV):
-            err = RefError("E0295", "arithmetic may be a whole field's value, not part of a list or record")
+            err = RefError("E0286", "arithmetic may be a whole field's value, not part of a list or record")
             err.span = v.span
             raise err
         return v.value
@@ -166,11 +166,11 @@ class FieldChecker(ArithResolver):
         span = next((x.value.span for x in m.members if getattr(x, "name", None) == "post"), m.span)
         widths = [self.entities[s.prefix].fields.get("channels") for s in sub.chain() if s.prefix in self.entities]
         if "project" in post and all(w is None for w in widths):
-            self.err("E0296", "`post = [project, ...]` projects to the block's width, but neither this block "
+            self.err("E0287", "`post = [project, ...]` projects to the block's width, but neither this block "
                               "nor an enclosing one sets `channels`", span,
                      help=("set `channels = C` on this block or an enclosing group",))
         if "residual" in post and "in" not in ent.fields:
-            self.err("E0296", "`post = [residual, ...]` adds the block's first input, but this block has no `in`",
+            self.err("E0287", "`post = [residual, ...]` adds the block's first input, but this block has no `in`",
                      span, help=("give the block an `in` field or decision",))
 
     def stack_cells(self, m: A.FieldM, scope: Scope) -> Any:

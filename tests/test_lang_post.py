@@ -92,8 +92,8 @@ def test_the_bmnas_space_states_the_reference_cell_and_its_supernet_uses_it():
 
 
 @pytest.mark.parametrize("body, code, fragment", [
-    ("  group g { in = @x; node n { op = fc; hidden = 4 }; post = [project] }\n", "E0296", "`channels`"),
-    ("  group g { channels = 4; node n { in = @x; op = fc; hidden = 4 }; post = [residual] }\n", "E0296",
+    ("  group g { in = @x; node n { op = fc; hidden = 4 }; post = [project] }\n", "E0287", "`channels`"),
+    ("  group g { channels = 4; node n { in = @x; op = fc; hidden = 4 }; post = [residual] }\n", "E0287",
      "has no `in`"),
     ("  group g { in = @x; node n { op = fc; hidden = 4 }; post = [layernrom] }\n", "E0242", "post"),
 ])

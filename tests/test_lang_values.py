@@ -112,13 +112,13 @@ def test_constant_arithmetic_folds_with_int_and_float_semantics(text, expected):
 
 
 @pytest.mark.parametrize("text, code", [
-    ("hidden = w * 1.5", "E0293"),      # 24.0 is a float: a width must be an int
-    ("hidden = w - 16", "E0293"),       # 0 for w = 16
-    ("hidden = 4; dropout = w * 0.05", "E0293"),   # 1.6 for w = 32: not a probability
-    ("hidden = a * 2", "E0292"),        # a choice of symbols
+    ("hidden = w * 1.5", "E0285"),      # 24.0 is a float: a width must be an int
+    ("hidden = w - 16", "E0285"),       # 0 for w = 16
+    ("hidden = 4; dropout = w * 0.05", "E0285"),   # 1.6 for w = 32: not a probability
+    ("hidden = a * 2", "E0284"),        # a choice of symbols
     ("hidden = nope * 2", "E0247"),     # `name * n` of an unknown name: the stack form misplaced
     ("hidden = nope + 2", "E0220"),     # unknown name
-    ("hidden = S * 2", "E0292"),        # a string constant
+    ("hidden = S * 2", "E0284"),        # a string constant
     ("hidden = 10 ** 10", None),        # not in the grammar: a syntax error
     ("hidden = 4; act = w * 2", "E0236"),  # a number where an activation name is needed
     ("hidden = 1000000000 * 1000000000 * 10", "E0221"),
