@@ -107,11 +107,12 @@ class Lowering(NodeLowering):
         return str(path if path.is_absolute() or not Path(self.ir.source.name).is_file() else home / path)
 
     def lower_head(self, e: Entity, frame: Frame) -> Value:
-        src = self.b.to_vector(self.ref(e.fields["in"], e, frame, field="in"))
-        hidden = e.fields.get("hidden")
-        classes = int(e.fields["classes"])
+        f = self.fields(e)  # any of them may be decided
+        src = self.b.to_vector(self.ref(f["in"], e, frame, field="in"))
+        hidden = f.get("hidden")
+        classes = int(f["classes"])
         attrs = {"c_in": src.width, "classes": classes, "hidden": hidden,
-                 "dropout": float(e.fields.get("dropout", 0.0)), "task": e.fields.get("task", "single_label")}
+                 "dropout": float(f.get("dropout", 0.0)), "task": f.get("task", "single_label")}
         macs = src.width * hidden + hidden * classes if hidden else src.width * classes
         v = self.b.add(e.path, "head", [src], (classes,), attrs, macs=macs)
         self.outputs.append(v.name)
@@ -140,8 +141,9 @@ class Lowering(NodeLowering):
             if not self.active(item):
                 continue
             cell = self.ir.entities[item.fields["cell"]]
-            if cell.fields.get("stride", 1) != 1 and width is not None:
-                width = int(width) * int(cell.fields["stride"])
+            stride = int(self.fields(cell).get("stride", 1))  # it may be decided
+            if stride != 1 and width is not None:
+                width = int(width) * stride
             self.at(item, frame)
             out = self.lower_item(item, cell, history, frame, width)
             frame.bind(item.path, out)

@@ -104,6 +104,11 @@ class ArithResolver:
 
     def check_possible(self, kind: str, m: A.FieldM, value: Any) -> None:
         """Check every value a decided or computed field can take (E0285)."""
+        if kind in ("input", "backbone"):
+            self.err("E0285", f"{'an' if kind == 'input' else 'a'} {kind}'s `{m.name}` cannot take a decision's "
+                              f"value: it describes the {'data' if kind == 'input' else 'pretrained model'}, "
+                              "not the architecture", m.value.span, help=("give it a fixed value",))
+            return
         if isinstance(value, Decided):
             domain = self.by_path[value.path].domain
             if domain.kind in ("int", "choice", "bool"):

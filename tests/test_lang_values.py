@@ -133,6 +133,19 @@ def test_arithmetic_refused_at_check_time(text, code):
     assert codes(body)[0] == code
 
 
+def test_head_fields_from_decisions_compile_and_input_fields_are_refused():
+    from genolang.compiler.compile import compile_genotype
+
+    s = space("  w: choice(16, 32)\n  k: int(2..3)\n  input x { shape = [4] }\n"
+              "  head h { in = @x; hidden = w; classes = k * 2 }\n")
+    for w, k in itertools.product((16, 32), (2, 3)):
+        head = next(n for n in compile_genotype(s, s.validate({"w": w, "k": k})).graph.nodes if n.name == "h")
+        assert (head.attrs["hidden"], head.attrs["classes"], head.shape) == (w, 2 * k, (2 * k,))
+    assert codes("  w: choice(16, 32)\n  input x { shape = w }\n") == ["E0285"]
+    assert codes("  let C = 3\n  w: choice(16, 32)\n  input x { shape = [C] }\n"
+                 "  backbone b { model = lenet_image; in = @x; pretrain = w }\n") == ["E0285"]
+
+
 def test_arithmetic_outside_a_space_field_is_refused_cleanly():
     assert codes("  w: int(1..8) = 2 * 2\n") == ["E0240"]
     with pytest.raises(genolang.GenolangError) as info:
