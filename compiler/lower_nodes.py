@@ -89,7 +89,8 @@ class NodeLowering:
 
     def fields(self, e: Entity) -> dict[str, Any]:
         """``e``'s fields with the genotype's values in place of decided ones."""
-        return {k: self.field_value(v) for k, v in e.fields.items()}
+        return {k: self.field_value(v) for k, v in e.fields.items()
+                if not (isinstance(v, Decided) and v.path not in self.values)}  # inactive (`when`): absent
 
     def field_value(self, v: Any) -> Any:
         """A field's value under the genotype: decided and computed fields evaluated."""
