@@ -113,6 +113,8 @@ class ArithResolver:
             domain = self.by_path[value.path].domain
             if domain.kind in ("int", "choice", "bool"):
                 self._check_values(kind, m, _domain_outcomes(domain), value.path)
+            elif domain.kind == "float":  # continuous: its bounds
+                self._check_values(kind, m, [domain.lo, domain.hi], value.path)
             return
         outcomes = computed_outcomes(value, self.by_path)
         self._check_values(kind, m, outcomes, " and ".join(dict.fromkeys(value.paths())))

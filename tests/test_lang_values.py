@@ -115,6 +115,7 @@ def test_constant_arithmetic_folds_with_int_and_float_semantics(text, expected):
     ("hidden = w * 1.5", "E0285"),      # 24.0 is a float: a width must be an int
     ("hidden = w - 16", "E0285"),       # 0 for w = 16
     ("hidden = 4; dropout = w * 0.05", "E0285"),   # 1.6 for w = 32: not a probability
+    ("hidden = 4; dropout = p", "E0285"),  # p reaches 1.0: not a probability
     ("hidden = a * 2", "E0284"),        # a choice of symbols
     ("hidden = nope * 2", "E0247"),     # `name * n` of an unknown name: the stack form misplaced
     ("hidden = nope + 2", "E0220"),     # unknown name
@@ -124,8 +125,8 @@ def test_constant_arithmetic_folds_with_int_and_float_semantics(text, expected):
     ("hidden = 1000000000 * 1000000000 * 10", "E0221"),
 ])
 def test_arithmetic_refused_at_check_time(text, code):
-    body = (f"  let S = \"s\"\n  w: choice(16, 32)\n  a: choice(relu, tanh)\n  input x {{ shape = [4] }}\n"
-            f"  node n {{ in = @x; op = fc; {text} }}\n")
+    body = (f"  let S = \"s\"\n  p: float(0.0..1.0)\n  w: choice(16, 32)\n  a: choice(relu, tanh)\n"
+            f"  input x {{ shape = [4] }}\n  node n {{ in = @x; op = fc; {text} }}\n")
     if code is None:
         with pytest.raises(genolang.GenolangSyntaxError):
             space(body)
