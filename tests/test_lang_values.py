@@ -177,3 +177,21 @@ def test_formatter_round_trip(text):
     shown = value_text(first)
     assert parsed(shown) == first
     assert value_text(parsed(shown)) == shown
+
+
+def test_supernet_shares_one_alpha_and_evaluates_fixed_arithmetic():
+    from genolang.compiler.errors import CompileError
+    from genolang.compiler.supernet import build_supernet
+
+    s = space("  input x { shape = [3, 8, 8] }\n  o: choice(conv3x3, sep3x3)\n  w: choice(1, 2)\n"
+              "  node stem { in = @x; op = conv; filters = 8 * w }\n"
+              "  node a { in = @stem; op = o }\n  node b { in = @a; op = o }\n  head h { in = @b; classes = 2 }\n")
+    with pytest.raises(CompileError) as info:
+        build_supernet(s)
+    assert "`filters` of 'stem' is computed from decision `w`" in str(info.value)
+    net = build_supernet(s, fixed={"w": 2})
+    assert list(net.arch.paths()) == ["o"]  # one decision, one alpha for both mixed ops
+    kinds = {n.name: (n.kind, n.shape) for n in net.graph.nodes}
+    assert kinds["stem"] == ("op", (16, 8, 8))  # 8 * w with w = 2
+    assert kinds["a"][0] == kinds["b"][0] == "mixed_op"
+    assert set(net.derive().values) == {"o", "w"}
