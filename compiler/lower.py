@@ -84,8 +84,10 @@ class Lowering(NodeLowering):
 
         spec = self.guard(lambda: BACKBONES.get(str(e.fields["model"])), e)
         src = self.ref(e.fields["in"], e, frame, field="in")
-        reserved = {"model", "in", "frozen", "taps", "weights", "name", "pretrain"}
+        reserved = {"model", "in", "frozen", "taps", "tap_nodes", "weights", "pretrain"}  # `name`: torchvision's
         params = {k: v for k, v in e.fields.items() if k not in reserved}
+        if "tap_nodes" in e.fields:  # `taps = ["layer1", ...]`: the graph nodes tapped, in order
+            params["taps"] = list(e.fields["tap_nodes"])
         shapes = self.guard(lambda: spec.tap_shapes(src.shape, **params), e)
         attrs = {"model": spec.name, "frozen": bool(e.fields.get("frozen", False)),
                  "weights": self.weights_path(e.fields.get("weights")), "params": params, "in_shape": list(src.shape),
@@ -127,7 +129,10 @@ class Lowering(NodeLowering):
         self.bind_ins(sub, e.path, f.get("in"), ins)
         for child in self.children[e.path]:
             self.lower_entity(child, sub)
-        return self.post(self.output(sub, str(f.get("out", "last")), e), f, sub, e)
+        out = self.output(sub, str(f.get("out", "last")), e)
+        for path, value in sub.values.items():  # `@g.a` names a member from outside the group too
+            frame.values.setdefault(path, value)
+        return self.post(out, f, sub, e)
 
     def lower_cell(self, e: Entity, frame: Frame) -> None:
         """A cell type is a template: its copies are lowered by the stacks placing them."""

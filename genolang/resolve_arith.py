@@ -5,13 +5,14 @@ Semantics (docs/language.md, "Field values from decisions and arithmetic"):
 * A bare name in a field value that names a ``let`` or a decision visible there (declared
   earlier in this block or an enclosing one, innermost-out: the rule of references) takes
   its value; any other bare name is a symbol (``relu``, ``concat_all``).
+* A decision named by a field is checked as one declared on it (E0290, E0291).
 * The decision must be active wherever the field is: its activity conditions must be among
   the field's (E0282). A reference decision is read with ``@name`` instead (E0283).
 * Arithmetic ``+ - *`` and unary ``-`` over numbers, ``let`` constants and numeric decisions
   (``int`` or a ``choice`` of numbers; E0284 otherwise). int op int is an int; a float
   operand makes a float. Without decisions it folds to a constant (E0221 over 10^18); with
   decisions the field holds a :class:`Computed`, every possible value of which is checked
-  against the field's type and range at check time (E0285).
+  against the field's type and range (:mod:`genolang.fieldtypes`) at check time (E0290).
 """
 
 from __future__ import annotations
@@ -22,17 +23,13 @@ from typing import Any
 from genolang import ast as A
 from genolang.domains import ChoiceDomain, IntDomain
 from genolang.errors import did_you_mean
+from genolang.fieldtypes import UNSEARCHED, bad_domain, bad_value
 from genolang.ir import Computed, Decided
 from genolang.limits import MAX_CONSTANT
 from genolang.scope import Binding, Scope
 
 #: outcomes enumerated exactly up to this many combinations; beyond, interval bounds
 MAX_ENUMERATED = 4096
-#: fields whose value is a size or count: an integer >= 1
-POSITIVE_INT = frozenset({"filters", "hidden", "kernel", "stride", "channels", "length", "classes",
-                          "heads", "units", "dim", "taps", "pretrain", "kernel_h", "kernel_w"})
-#: fields whose value is a probability in [0, 1)
-UNIT_FLOAT = frozenset({"dropout", "p"})
 
 
 class _Fail(Exception):
@@ -103,49 +100,36 @@ class ArithResolver:
         return b.path
 
     def check_possible(self, kind: str, m: A.FieldM, value: Any) -> None:
-        """Check every value a decided or computed field can take (E0285)."""
-        if kind in ("input", "backbone"):
-            self.err("E0285", f"{'an' if kind == 'input' else 'a'} {kind}'s `{m.name}` cannot take a decision's "
+        """Every value a decided or computed field can take must fit the field (E0290, E0291)."""
+        if kind in UNSEARCHED:
+            self.err("E0291", f"{'an' if kind == 'input' else 'a'} {kind}'s `{m.name}` cannot take a decision's "
                               f"value: it describes the {'data' if kind == 'input' else 'pretrained model'}, "
                               "not the architecture", m.value.span, help=("give it a fixed value",))
             return
-        if isinstance(value, Decided):
-            domain = self.by_path[value.path].domain
-            if domain.kind in ("int", "choice", "bool"):
-                self._check_values(kind, m, _domain_outcomes(domain), value.path)
-            elif domain.kind == "float":  # continuous: its bounds
-                self._check_values(kind, m, [domain.lo, domain.hi], value.path)
-            return
-        outcomes = computed_outcomes(value, self.by_path)
-        self._check_values(kind, m, outcomes, " and ".join(dict.fromkeys(value.paths())))
-
-    def _check_values(self, kind: str, m: A.FieldM, outcomes: list, by: str) -> None:
         from genolang.resolve_domain import field_catalog
 
-        if field_catalog(kind, m.name) is not None:
-            self.check_names(kind, m.name, [(v, m.value.span) for v in dict.fromkeys(outcomes)])
+        if isinstance(value, Decided):
+            domain = self.by_path[value.path].domain
+            if field_catalog(kind, m.name) is not None and domain.kind == "choice":
+                self.check_names(kind, m.name, [(v, m.value.span) for v in domain.values()])
+            problem = bad_domain(kind, m.name, domain)
+            if problem is not None:
+                self.err("E0290", f"{problem} (decision '{value.path}')", m.value.span)
             return
-        for v in outcomes:
-            problem = field_problem(m.name, v)
-            if problem:
-                self.err("E0285", f"`{m.name}` can be {v!r} (by {by}): {problem}", m.value.span,
-                         help=("restrict the decision's domain, or `forbid` the combination",))
+        if field_catalog(kind, m.name) is not None:  # a number where a name is needed
+            self.check_names(kind, m.name, [(v, m.value.span) for v in computed_outcomes(value, self.by_path)[:1]])
+            return
+        by = " and ".join(dict.fromkeys(value.paths()))
+        for v in computed_outcomes(value, self.by_path):
+            problem = bad_value(kind, m.name, v)
+            if problem is not None:
+                self.err("E0290", f"`{m.name}` can be {v!r} (by {by}): {problem}", m.value.span,
+                         help=("restrict the decisions' domains, or `forbid` the combination",))
                 return
 
 
 def span_name(b: Binding) -> str:
     return b.path.rsplit(".", 1)[-1]
-
-
-def field_problem(name: str, v: Any) -> str:
-    """Why ``v`` cannot be the value of the field ``name`` ('' if it can)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return "" if name not in POSITIVE_INT | UNIT_FLOAT else "expected a number"
-    if name in POSITIVE_INT and (type(v) is not int or v < 1):
-        return "expected an integer >= 1"
-    if name in UNIT_FLOAT and not 0 <= v < 1:
-        return "expected a probability in [0, 1)"
-    return ""
 
 
 def _numeric(domain) -> bool:
@@ -156,13 +140,6 @@ def _numeric(domain) -> bool:
 
 def _evaluate_const(tree: Any) -> Any:
     return Computed(tree).evaluate({})
-
-
-def _domain_outcomes(domain) -> list:
-    values = domain.values()
-    if isinstance(values, range) and len(values) > MAX_ENUMERATED:
-        return [values[0], values[-1]]
-    return list(values)
 
 
 def computed_outcomes(c: Computed, by_path: dict) -> list:

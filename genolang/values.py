@@ -7,6 +7,7 @@ from typing import Any
 from genolang import ast as A
 from genolang import catalog
 from genolang.errors import did_you_mean
+from genolang.fieldtypes import UNSEARCHED, bad_domain, bad_value
 from genolang.ir import Computed, Decided
 from genolang.resolve_arith import ArithResolver
 from genolang.value_exprs import to_expr
@@ -83,8 +84,8 @@ class FieldChecker(ArithResolver):
         if isinstance(v, A.Sym):
             b = scope.lookup(v.name, ("let", "decision"))
             if b is not None and b.kind == "decision":
-                err = RefError("E0286", f"decision '{b.path}' may be a whole field's value, not part of a "
-                                        "list or record")
+                err = RefError("E0292", f"'{v.name}' is a searched decision; a decision's value can be a whole "
+                                        "field's value, not part of a list or record")
                 err.span = v.span
                 raise err
             return b.value if b is not None else v.name
@@ -102,7 +103,7 @@ class FieldChecker(ArithResolver):
             err.span = v.span
             raise err
         if isinstance(v, A.ExprV):
-            err = RefError("E0286", "arithmetic may be a whole field's value, not part of a list or record")
+            err = RefError("E0292", "arithmetic can be a whole field's value, not part of a list or record")
             err.span = v.span
             raise err
         return v.value
@@ -147,12 +148,15 @@ class FieldChecker(ArithResolver):
             ("backbone", "taps"): (lambda x: (type(x) is int and x > 0) or (
                 isinstance(x, list) and x and all(isinstance(i, str) for i in x)),
                 "a positive integer or a list of node names"),
-            ("head", "classes"): (lambda x: type(x) is int and x > 0, "a positive integer"),
-            ("head", "task"): (lambda x: x in catalog.TASKS, f"one of {sorted(catalog.TASKS)}"),
             ("group", "post"): _POST_RULE,
             ("cell", "post"): _POST_RULE,
         }
         rule = rules.get((kind, m.name))
+        problem = bad_value(kind, m.name, value) if rule is None else None
+        if problem is not None:  # the types and ranges of genolang.fieldtypes
+            self.err("E0242", problem, m.value.span,
+                     help=did_you_mean(str(value), catalog.TASKS) if m.name == "task" else ())
+            return
         if rule is not None and not _holds(rule[0], value):
             names = {"model": backbones, "task": catalog.TASKS, "post": catalog.POSTS}.get(m.name, ())
             shown = next((x for x in value if x not in names), value) if m.name == "post" and isinstance(
@@ -172,6 +176,26 @@ class FieldChecker(ArithResolver):
         if "residual" in post and "in" not in ent.fields:
             self.err("E0287", "`post = [residual, ...]` adds the block's first input, but this block has no `in`",
                      span, help=("give the block an `in` field or decision",))
+
+    def taps_fit(self, model: str, taps: Any, fields: dict[str, Any], m: A.Block) -> bool:
+        problem = _taps_problem(model, taps, fields)
+        if problem is not None:
+            field = "taps" if "taps" in problem else "name" if "`name`" in problem else "factory"
+            where = next((x.span for x in m.members if x.kind == "field" and x.name == field),
+                         m.name_span or m.span)
+            self.err("E0242", f"invalid backbone: {problem}", where)
+        return problem is None
+
+    def check_decided(self, kind: str, m: A.Decision, domain: Any) -> None:
+        """A decision on a field: the field must be searchable and take every value of the domain."""
+        if kind in UNSEARCHED:
+            self.err("E0291", f"{'an' if kind == 'input' else 'a'} {kind}'s `{m.name}` cannot be searched: it describes the "
+                              f"{'data' if kind == 'input' else 'pretrained model'}, not the architecture",
+                     m.span, help=("give it a fixed value (`name = value`)",))
+            return
+        problem = bad_domain(kind, m.name, domain)
+        if problem is not None:
+            self.err("E0290", problem, m.domain.span)
 
     def stack_cells(self, m: A.FieldM, scope: Scope) -> Any:
         items = m.value.items if isinstance(m.value, A.ListV) else (m.value,)
@@ -225,16 +249,15 @@ class FieldChecker(ArithResolver):
         if model not in backbones:
             return  # a wrong model is reported by check_field
         taps = ent.fields.get("taps", backbones.get(model))
+        if not self.taps_fit(model, taps, ent.fields, m):
+            return
         if isinstance(taps, list):
             ent.fields["tap_nodes"], taps = taps, len(taps)
         if taps is None:
             self.err("E0243", f"backbone model '{ent.fields['model']}' needs `taps` (a count or node names)",
                      m.name_span or m.span)
             return
-        if type(taps) is not int or taps < 1:  # a wrong fixed value is reported by check_field
-            if isinstance(taps, Decided):
-                self.err("E0242", "invalid backbone taps: a backbone's taps cannot be searched",
-                         m.name_span or m.span)
+        if type(taps) is not int or taps < 1:  # reported by check_field or check_decided (E0291)
             return
         ent.fields["taps"] = taps
         for i in range(taps):
@@ -243,6 +266,22 @@ class FieldChecker(ArithResolver):
 
 _POST_RULE = (lambda x: isinstance(x, list) and all(isinstance(i, str) and i in catalog.POSTS for i in x),
               f"a list of post-processing steps among {sorted(catalog.POSTS)}")
+
+
+def _taps_problem(model: str, taps: Any, fields: dict[str, Any]) -> str | None:
+    """Why a backbone's fields do not suit ``model`` (None: they do, or check_field reports it)."""
+    fixed = catalog.known_backbones().get(model)
+    if fixed is not None and taps != fixed and (isinstance(taps, list) or type(taps) is int):
+        return f"backbone model '{model}' has {fixed} taps; `taps` may only repeat that count"
+    if model == "torchvision" and type(taps) is int:
+        return "a torchvision backbone is tapped by graph node names: `taps = [\"layer1\", ...]`"
+    own = {"torchvision": "name", "custom": "factory"}
+    for m, field in own.items():
+        if field in fields and model != m:
+            return f"`{field}` is a field of `model = {m}` backbones only"
+        if model == m and not isinstance(fields.get(field), str):
+            return f"a {m} backbone needs `{field}` (a string)"
+    return None
 
 
 def _reported(m: A.Block, kind: str, name: str) -> bool:

@@ -112,10 +112,10 @@ def test_constant_arithmetic_folds_with_int_and_float_semantics(text, expected):
 
 
 @pytest.mark.parametrize("text, code", [
-    ("hidden = w * 1.5", "E0285"),      # 24.0 is a float: a width must be an int
-    ("hidden = w - 16", "E0285"),       # 0 for w = 16
-    ("hidden = 4; dropout = w * 0.05", "E0285"),   # 1.6 for w = 32: not a probability
-    ("hidden = 4; dropout = p", "E0285"),  # p reaches 1.0: not a probability
+    ("hidden = w * 1.5", "E0290"),      # 24.0 is a float: a width must be an int
+    ("hidden = w - 16", "E0290"),       # 0 for w = 16
+    ("hidden = 4; dropout = w * 0.05", "E0290"),   # 1.6 for w = 32: not a probability
+    ("hidden = 4; dropout = p", "E0290"),  # p reaches 1.0: not a probability
     ("hidden = a * 2", "E0284"),        # a choice of symbols
     ("hidden = nope * 2", "E0247"),     # `name * n` of an unknown name: the stack form misplaced
     ("hidden = nope + 2", "E0220"),     # unknown name
@@ -142,9 +142,9 @@ def test_head_fields_from_decisions_compile_and_input_fields_are_refused():
     for w, k in itertools.product((16, 32), (2, 3)):
         head = next(n for n in compile_genotype(s, s.validate({"w": w, "k": k})).graph.nodes if n.name == "h")
         assert (head.attrs["hidden"], head.attrs["classes"], head.shape) == (w, 2 * k, (2 * k,))
-    assert codes("  w: choice(16, 32)\n  input x { shape = w }\n") == ["E0285"]
+    assert codes("  w: choice(16, 32)\n  input x { shape = w }\n") == ["E0291"]
     assert codes("  let C = 3\n  w: choice(16, 32)\n  input x { shape = [C] }\n"
-                 "  backbone b { model = lenet_image; in = @x; pretrain = w }\n") == ["E0285"]
+                 "  backbone b { model = lenet_image; in = @x; pretrain = w }\n") == ["E0291"]
 
 
 def test_arithmetic_outside_a_space_field_is_refused_cleanly():
