@@ -17,6 +17,8 @@ from genolang.fastparse import fast_parse
 from genolang.lalr import tree_parser
 from genolang.limits import check_space_text, check_text, check_tree
 from genolang.syntax_errors import explain
+from genolang.value_exprs import value_arith, value_neg
+from genolang.syntax_errors import explain
 
 LANGUAGE_VERSION = 1
 
@@ -198,12 +200,6 @@ class Builder(Transformer[Token, A.Module]):
     def float_(self, meta: Meta, tok: Token) -> A.FloatV:
         return A.FloatV.make(value=_float(tok), span=_tspan(tok))
 
-    def neg_int(self, meta: Meta, tok: Token) -> A.IntV:
-        return A.IntV.make(value=-_int(tok), span=_span(meta))
-
-    def neg_float(self, meta: Meta, tok: Token) -> A.FloatV:
-        return A.FloatV.make(value=-_float(tok), span=_span(meta))
-
     def string(self, meta: Meta, tok: Token) -> A.StrV:
         return A.StrV.make(value=_string(tok), span=_tspan(tok))
 
@@ -219,9 +215,17 @@ class Builder(Transformer[Token, A.Module]):
     def labelled(self, meta: Meta, label: Token, ref: A.RefV) -> A.LabelledV:
         return A.LabelledV.make(label=str(label), ref=ref, span=_span(meta))
 
-    def repeated(self, meta: Meta, name: Token, count: Token) -> A.RepeatedV:
-        n = _int(count) if count.type == "INT" else str(count)
-        return A.RepeatedV.make(name=str(name), count=n, span=_span(meta))
+    def v_add(self, meta: Meta, left: A.Node, right: A.Node) -> A.Node:
+        return value_arith("+", left, right, _span(meta))
+
+    def v_sub(self, meta: Meta, left: A.Node, right: A.Node) -> A.Node:
+        return value_arith("-", left, right, _span(meta))
+
+    def v_mul(self, meta: Meta, left: A.Node, right: A.Node) -> A.Node:
+        return value_arith("*", left, right, _span(meta))
+
+    def v_neg(self, meta: Meta, operand: A.Node) -> A.Node:
+        return value_neg(operand, _span(meta))
 
     def list(self, meta: Meta, *items: A.Value | None) -> A.ListV:
         return A.ListV.make(items=tuple(i for i in items if i is not None), span=_span(meta))
