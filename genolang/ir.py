@@ -38,7 +38,7 @@ class Computed:
 
     expr: Any
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"computed": self.expr}
 
     def paths(self) -> list[str]:
@@ -46,7 +46,8 @@ class Computed:
 
     def evaluate(self, values: dict[str, Any]) -> int | float:
         """The value under a genotype's values (every path of the tree must be there)."""
-        return _evaluate(self.expr, values)
+        value: int | float = _evaluate(self.expr, values)
+        return value
 
 
 def _paths(e: Any) -> list[str]:
@@ -129,6 +130,10 @@ class SpaceIR:
     forbids: tuple[ForbidIR, ...]
     requires: tuple[RequireIR, ...]
     fingerprint: str = ""
+    # caches of genolang.validate, filled on first use (not part of the IR's value)
+    _index: dict[str, DecisionIR] | None = field(default=None, init=False, repr=False, compare=False)
+    _patterns: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    _slot_targets: set[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def compute_fingerprint(self) -> str:
         """sha256 over the normalised IR: spans, comments and names of lets excluded."""

@@ -215,16 +215,16 @@ class Builder(Transformer[Token, A.Module]):
     def labelled(self, meta: Meta, label: Token, ref: A.RefV) -> A.LabelledV:
         return A.LabelledV.make(label=str(label), ref=ref, span=_span(meta))
 
-    def v_add(self, meta: Meta, left: A.Node, right: A.Node) -> A.Node:
+    def v_add(self, meta: Meta, left: A.Value, right: A.Value) -> A.Value:
         return value_arith("+", left, right, _span(meta))
 
-    def v_sub(self, meta: Meta, left: A.Node, right: A.Node) -> A.Node:
+    def v_sub(self, meta: Meta, left: A.Value, right: A.Value) -> A.Value:
         return value_arith("-", left, right, _span(meta))
 
-    def v_mul(self, meta: Meta, left: A.Node, right: A.Node) -> A.Node:
+    def v_mul(self, meta: Meta, left: A.Value, right: A.Value) -> A.Value:
         return value_arith("*", left, right, _span(meta))
 
-    def v_neg(self, meta: Meta, operand: A.Node) -> A.Node:
+    def v_neg(self, meta: Meta, operand: A.Value) -> A.Value:
         return value_neg(operand, _span(meta))
 
     def list(self, meta: Meta, *items: A.Value | None) -> A.ListV:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from genolang.ast import Span
 from genolang.conditions import Condition
 from genolang.domains import Candidate
 
@@ -67,6 +68,7 @@ class RefError(Exception):
     def __init__(self, code: str, message: str, help: tuple[str, ...] = ()):
         super().__init__(message)
         self.code, self.message, self.help = code, message, help
+        self.span: Span | None = None  # where, when the caller knows it
 
 
 def _instance_binding(scope: Scope) -> Binding:
