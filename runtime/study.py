@@ -30,7 +30,8 @@ from genolang.runtime.dataset import MultimodalDataset
 from genolang.runtime.errors import SearchError
 from genolang.runtime.executors import executor_named
 from genolang.runtime.ledger import Storage, open_storage
-from genolang.runtime.runfolder import BANK_FILE, LEDGER_FILE, check_out_dir, locked, space_file_of
+from genolang.runtime.runfolder import (BANK_FILE, LEDGER_FILE, check_out_dir, check_resumed_ledger, locked,
+                                        space_file_of)
 from genolang.runtime.search import Proposer, SearchResult, SearchRun
 from genolang.runtime.search_trial import TrialContext, TrialFn, train_trial
 from genolang.runtime.sharing import WeightBank
@@ -124,6 +125,8 @@ class Study:
         executor = executor_named(cfg.executor, workers=cfg.workers)
         check_out_dir(self.out, resume=cfg.resume)
         with locked(self.out), open_storage(cfg.storage, self.out / LEDGER_FILE) as ledger:
+            if cfg.resume:
+                check_resumed_ledger(ledger, self.out, budget=cfg.budget)
             recovered = open_trial_ledger(ledger, self.space, self.data, searcher=searcher.name, seed=cfg.seed,
                                           steps=steps, budget=cfg.budget)
             run = SearchRun(space=self.space, ledger=ledger, out_dir=self.out, budget=cfg.budget, steps=steps,

@@ -26,7 +26,7 @@ import genolang
 from genolang.compiler.compile import compile_genotype
 from genolang.runtime.dataset import MultimodalDataset, Split
 from genolang.compiler.errors import CompileError
-from genolang.runtime.errors import DivergedError, LedgerError, OutOfMemoryError, SearchError
+from genolang.runtime.errors import DivergedError, LedgerError, OutOfMemoryError, ResumeError, SearchError
 from genolang.runtime.executors import EXECUTORS
 from genolang.runtime.ledger import Ledger
 from genolang.runtime.search_trial import TrialContext, TrialJob
@@ -405,3 +405,43 @@ def test_a_ledger_written_before_the_study_layer_resumes(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["done"] == 4 and summary["config"]["resume"] is True
 
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_resume_refuses_what_it_cannot_trust_and_changes_nothing(tmp_path, capsys):
+    """A missing folder, a budget below what is done, an empty, missing, garbage or damaged ledger:
+    a catalogued error (E0703, or E0700 for an unreadable ledger), and every file left as it was."""
+    from genolang.cli import main
+    from genolang.runtime import data
+
+    space, path = write_space(tmp_path)
+    resume = functools.partial(run_search, space, make_dataset(), steps=1, trial_fn=score_trial, resume=True)
+    with pytest.raises(ResumeError, match="does not exist") as info:
+        resume(budget=2, out_dir=tmp_path / "nowhere")
+    assert info.value.code == "E0703" and not (tmp_path / "nowhere").exists()
+    out = tmp_path / "run"
+    run_search(space, make_dataset(), budget=2, steps=1, out_dir=out, trial_fn=score_trial)
+    before = snapshot(out)
+    ledger = before["ledger.sqlite"]
+    with pytest.raises(ResumeError, match="already holds 2 finished trials, more than the 1 asked for"):
+        resume(budget=1, out_dir=out)
+    assert snapshot(out) == before
+    damaged = ledger[:4096] + b"\xff" * 4096 + ledger[8192:]
+    for content, error, match in ((b"", ResumeError, "is empty"), (None, ResumeError, "is missing"),
+                                  (b"not a database" * 300, LedgerError, "cannot open the trial ledger"),
+                                  (damaged, LedgerError, "cannot open the trial ledger")):
+        (out / "ledger.sqlite").unlink(missing_ok=True)
+        if content is not None:
+            (out / "ledger.sqlite").write_bytes(content)
+        expected = snapshot(out)
+        with pytest.raises(error, match=match):
+            resume(budget=3, out_dir=out)
+        assert snapshot(out) == expected  # trials.jsonl, best.geno, summary.json, the bank: untouched
+    npz = data.save_dataset(make_dataset(), tmp_path / "synth.npz")
+    assert main(["search", str(path), "--budget", "2", "--out", str(tmp_path / "nowhere"), "--data", str(npz),
+                 "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "error[E0703]" in err and "does not exist" in err and "Traceback" not in err
