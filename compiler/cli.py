@@ -49,11 +49,10 @@ class Target:
 
 # ------------------------------------------------------------------ subcommands
 def cmd_compile(args: argparse.Namespace) -> int:
-    from genolang.compiler.module import build_module
-    from genolang.compiler.summary import summarize
+    from genolang.compiler.compile import compile_genotype
 
     target = resolve_target(args.file, genotype=args.genotype)
-    summary = summarize(build_module(lower_target(target)))
+    summary = compile_genotype(target.space, target.genotype).summary  # budgets checked (E0370)
     if args.json:
         out_json({"file": args.file, **target.to_json(), "summary": summary.to_json()})
     else:
@@ -63,12 +62,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from genolang.compiler.compile import compile_genotype
     from genolang.compiler.export import export_compiled
-    from genolang.compiler.module import build_module
 
     target = resolve_target(args.file, genotype=args.genotype)
-    graph = lower_target(target)
-    net = build_module(graph)
+    compiled = compile_genotype(target.space, target.genotype)  # budgets checked (E0370), as the API
+    graph, net = compiled.graph, compiled.net
     if args.weights:
         load_weights(net, Path(args.weights))
     report = export_compiled(graph, net, args.out, opset=args.opset)

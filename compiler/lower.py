@@ -83,8 +83,10 @@ class Lowering(NodeLowering):
 
         spec = self.guard(lambda: BACKBONES.get(str(e.fields["model"])), e)
         src = self.ref(e.fields["in"], e, frame, field="in")
-        reserved = {"model", "in", "frozen", "taps", "weights", "name", "pretrain"}
+        reserved = {"model", "in", "frozen", "taps", "tap_nodes", "weights", "pretrain"}  # `name`: torchvision's
         params = {k: v for k, v in e.fields.items() if k not in reserved}
+        if "tap_nodes" in e.fields:  # `taps = ["layer1", ...]`: the graph nodes tapped, in order
+            params["taps"] = list(e.fields["tap_nodes"])
         shapes = self.guard(lambda: spec.tap_shapes(src.shape, **params), e)
         attrs = {"model": spec.name, "frozen": bool(e.fields.get("frozen", False)),
                  "weights": self.weights_path(e.fields.get("weights")), "params": params, "in_shape": list(src.shape),
@@ -106,11 +108,12 @@ class Lowering(NodeLowering):
         return str(path if path.is_absolute() or not Path(self.ir.source.name).is_file() else home / path)
 
     def lower_head(self, e: Entity, frame: Frame) -> Value:
-        src = self.b.to_vector(self.ref(e.fields["in"], e, frame, field="in"))
-        hidden = e.fields.get("hidden")
-        classes = int(e.fields["classes"])
+        f = self.fields(e)  # any of them may be decided
+        src = self.b.to_vector(self.ref(f["in"], e, frame, field="in"))
+        hidden = f.get("hidden")
+        classes = int(f["classes"])
         attrs = {"c_in": src.width, "classes": classes, "hidden": hidden,
-                 "dropout": float(e.fields.get("dropout", 0.0)), "task": e.fields.get("task", "single_label")}
+                 "dropout": float(f.get("dropout", 0.0)), "task": f.get("task", "single_label")}
         macs = src.width * hidden + hidden * classes if hidden else src.width * classes
         v = self.b.add(e.path, "head", [src], (classes,), attrs, macs=macs)
         self.outputs.append(v.name)
@@ -125,7 +128,10 @@ class Lowering(NodeLowering):
         self.bind_ins(sub, e.path, f.get("in"), ins)
         for child in self.children[e.path]:
             self.lower_entity(child, sub)
-        return self.output(sub, str(f.get("out", "last")), e)
+        out = self.output(sub, str(f.get("out", "last")), e)
+        for path, value in sub.values.items():  # `@g.a` names a member from outside the group too
+            frame.values.setdefault(path, value)
+        return out
 
     def lower_cell(self, e: Entity, frame: Frame) -> None:
         """A cell type is a template: its copies are lowered by the stacks placing them."""
@@ -139,8 +145,9 @@ class Lowering(NodeLowering):
             if not self.active(item):
                 continue
             cell = self.ir.entities[item.fields["cell"]]
-            if cell.fields.get("stride", 1) != 1 and width is not None:
-                width = int(width) * int(cell.fields["stride"])
+            stride = int(self.fields(cell).get("stride", 1))  # it may be decided
+            if stride != 1 and width is not None:
+                width = int(width) * stride
             self.at(item, frame)
             out = self.lower_item(item, cell, history, frame, width)
             frame.bind(item.path, out)

@@ -16,6 +16,7 @@ from genolang.space import Space
 from genolang.validate import genotype_from_decl
 
 MAX_IMPORT_DEPTH = 32
+MAX_IMPORT_PATH = 4096  # bytes; longer paths are refused before the OS sees them
 
 
 @dataclass
@@ -115,13 +116,18 @@ def _item(doc: Document, item, base: Path | None, stack: tuple[Path, ...], cache
 
 
 def _import(doc: Document, item: A.Import, base: Path | None, stack, diag: Collector, cache: dict) -> None:
-    target = (base or Path(".")) / item.path
-    if target.resolve() in stack:
-        diag.add("E0214", f"import cycle: '{item.path}' imports this file again", item.span)
+    shown = _shown_path(item.path)
+    try:
+        target, problem = _import_target(item.path, base)
+    except (OSError, ValueError) as exc:  # e.g. ENAMETOOLONG, ELOOP, a surrogate the OS refuses
+        target, problem = None, f"not a usable path ({getattr(exc, 'strerror', None) or type(exc).__name__})"
+    if target is not None and target.resolve() in stack:
+        diag.add("E0214", f"import cycle: '{shown}' imports this file again", item.span)
         return
-    if len(stack) >= MAX_IMPORT_DEPTH or not target.is_file():
-        diag.add("E0213", f"cannot import '{item.path}': "
-                          + ("imports nested too deep" if target.is_file() else "no such file"), item.span)
+    if problem is None and len(stack) >= MAX_IMPORT_DEPTH:
+        problem = "imports nested too deep"
+    if problem is not None:
+        diag.add("E0213", f"cannot import '{shown}': {problem}", item.span)
         return
     key = target.resolve()
     other = cache.get(key) or load(target, _stack=stack, _cache=cache)
@@ -130,6 +136,27 @@ def _import(doc: Document, item: A.Import, base: Path | None, stack, diag: Colle
         if name in doc.spaces or (name in doc.imported and doc.imported[name] is not space):
             diag.add("E0212", f"space '{name}' is defined twice (also in '{item.path}')", item.span)
         doc.imported[name] = space
+
+
+def _import_target(path: str, base: Path | None) -> tuple[Path | None, str | None]:
+    """(the file an import names, None) or (None, why it cannot be imported)."""
+    if "\x00" in path:
+        return None, "a path cannot hold a NUL character"
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_IMPORT_PATH:
+        return None, f"the path is longer than {MAX_IMPORT_PATH} bytes"
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return None, "the path is not valid UTF-8"
+    target = (base or Path(".")) / path
+    return (target, None) if target.is_file() else (None, "no such file")
+
+
+def _shown_path(path: str) -> str:
+    """An import path as an error message shows it: escaped, and cut when long."""
+    text = path.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _genotype(doc: Document, item: A.GenotypeDecl, diag: Collector) -> None:

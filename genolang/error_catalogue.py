@@ -73,7 +73,7 @@ _REF = _space("""\
   enum Ops { conv3x3, sep3x3 }
   input x { shape = [3, 32, 32] }
   C: int(1..3)
-  node n[C] { op = conv3x3 }
+  node n[C] { op = conv3x3; in = @x }
   node out { op = fc; i: pick(2, x, n[*]); e: one(x, n[*], op=Ops) }
 """)
 
@@ -116,6 +116,8 @@ CATALOGUE: tuple[ErrorCase, ...] = (
               3, 1, "space 's' is defined twice", files=(("other.geno", _space("")),)),
     ErrorCase("E0213", "import of a missing file", H + 'import "nowhere.geno"\n', 2, 1,
               "cannot import 'nowhere.geno'"),
+    ErrorCase("E0213", "import path holding a NUL character", H + 'import "a\x00b.geno"\n', 2, 1,
+              "a path cannot hold a NUL character", shown=H + 'import "a<NUL>b.geno"\n'),
     ErrorCase("E0214", "import cycle", H + 'import "a.geno"\n', 2, 1, "import cycle",
               files=(("a.geno", H + 'import "b.geno"\n'), ("b.geno", H + 'import "a.geno"\n')),
               in_file="b.geno"),
@@ -199,6 +201,22 @@ CATALOGUE: tuple[ErrorCase, ...] = (
     ErrorCase("E0271", "condition on an impossible value",
               _space("  enum Op { identity, conv }\n  op: Op\n  forbid op == indentity\n"), 5, 16,
               "indentity is not a member of enum Op", "identity"),
+    ErrorCase("E0290", "a decision's domain holds a value its field does not accept",
+              _space("  input x { shape = [4] }\n  head h { in = @x; classes = 3; dropout: choice(0.0, 0.5, 1.5) }\n"),
+              4, 43, "holds 1.5"),
+    ErrorCase("E0291", "decision on a field that is never searched",
+              _space("  input x { shape = [3, 8, 8]; dtype: choice(float32, float16) }\n"), 3, 32,
+              "an input's `dtype` cannot be searched"),
+    ErrorCase("E0292", "a decision's name used as a fixed field value",
+              _space("  input x { shape = [3, 8, 8] }\n  w: choice(8, 16)\n"
+                     "  node a { op = conv; filters = w; in = @x }\n"), 5, 33,
+              "'w' is a searched decision"),
+    ErrorCase("E0293", "fixed reference to an element some genotype does not build",
+              _space("  input x { shape = [4] }\n  deep: bool\n  when deep { node b { op = fc; in = @x } }\n"
+                     "  head h { in = @b; classes = 2 }\n"), 6, 8, "which is built only when deep == True"),
+    ErrorCase("E0294", "node that may have no input",
+              _space("  input x { shape = [4] }\n  node b { op = fc; in: subset(x) }\n  head h { in = @b; classes = 2 }\n"),
+              4, 8, "node 'b' may have no input"),
     ErrorCase("E0280", "unknown metric", _space("  require latncy <= 5ms\n"), 3, 3,
               "unknown metric 'latncy'", "latency"),
     ErrorCase("E0281", "unit invalid for the metric", _space("  require params <= 5m\n"), 3, 3,

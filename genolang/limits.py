@@ -13,6 +13,7 @@ from genolang.errors import Diagnostic, LimitError, Source
 
 MAX_SOURCE_BYTES = 2_000_000      # a space or genotype file is a few kB; 2 MB is generous
 MAX_TOKENS = 200_000              # words and punctuation of one file
+MAX_SPACE_TOKENS = 25_000         # ... of a file holding spaces (the full parser: ~1 s at this size)
 MAX_TOKEN_CHARS = 10_000          # one name, number or string
 MAX_NESTING = 64                  # brackets open at once
 MAX_DEPTH = 200                   # syntax-tree depth, e.g. a chain `1 + 1 + ...` or `not not ...`
@@ -43,6 +44,19 @@ def check_text(source: Source) -> None:
         _check_tokens(source)
     _check_long_tokens(source)
     _check_nesting(source)
+
+
+def check_space_text(source: Source) -> None:
+    """Refuse a document the full parser would take over a second to read (spaces, not genotypes)."""
+    if len(source.text) <= MAX_SPACE_TOKENS:
+        return
+    count = len(_TOKEN.findall(source.text))
+    if count > MAX_SPACE_TOKENS:
+        raise LimitError(Diagnostic(
+            "E0901", f"file is too large ({count:,} tokens; the limit for a file declaring spaces is "
+                     f"{MAX_SPACE_TOKENS:,})", Span(1, 1, 1, 2), source,
+            help=("split it into several files joined with `import`; a space of a few hundred lines "
+                  "is far below the limit",)))
 
 
 def _check_tokens(source: Source) -> None:

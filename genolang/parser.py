@@ -15,7 +15,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 from genolang import ast as A
 from genolang.errors import GenolangError, Source
 from genolang.fastparse import fast_parse
-from genolang.limits import check_text, check_tree
+from genolang.limits import check_space_text, check_text, check_tree
 from genolang.syntax_errors import explain
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
@@ -250,6 +250,7 @@ def parse(text: str, name: str = "<input>", *, fast: bool = True) -> A.Module:
     module = fast_parse(text) if fast else None
     try:
         if module is None:
+            check_space_text(source)  # the full parser is the slow one
             tree = tree_parser().parse(text)
             check_tree(tree, source)
             module = _BUILDER.transform(tree)

@@ -16,6 +16,7 @@ from genolang.errors import Collector, SpaceError, Source, did_you_mean
 from genolang.ir import Decided, DecisionIR, Entity, ForbidIR, RequireIR, SpaceIR
 from genolang.limits import MAX_CONSTANT, MAX_COUNT, MAX_INSTANCES, expansion, too_many
 from genolang.resolve_domain import DomainBuilder
+from genolang.structure import check_structure
 from genolang.scope import Binding, RefError, Scope, resolve_refset, split_path
 from genolang.values import FieldChecker, plain
 
@@ -39,6 +40,8 @@ class Resolver(DomainBuilder, FieldChecker):
         self.diag.raise_if_any()
         ir = SpaceIR(decl.name, decl.version, self.source, decl.span, tuple(self.decisions),
                      self.entities, tuple(self.forbids), tuple(self.requires))
+        check_structure(ir, self.diag)  # every genotype builds a network (E0293, E0294)
+        self.diag.raise_if_any()
         ir.fingerprint = ir.compute_fingerprint()
         return ir
 
@@ -93,6 +96,7 @@ class Resolver(DomainBuilder, FieldChecker):
         domain = self.domain(m.domain, scope, m.name)
         if domain is None:
             return
+        self.check_decided(scope.kind, m, domain)
         default, has_default = None, m.default is not None
         if has_default:
             default = self.default_value(m.default, domain, path)

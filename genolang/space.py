@@ -15,6 +15,7 @@ from genolang.validate import active_candidates, check_forbids, check_values
 
 MAX_SAMPLE_TRIES = 1000     # rejection sampling against `forbid`
 MAX_SIZE_BRANCHES = 1_000_000  # controlling assignments enumerated by size()
+MAX_SIZE_WORK = 100_000  # condition and domain evaluations size() may spend (about a second)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,17 +92,20 @@ class Space:
 
     def _branches(self) -> Iterator[dict[str, Any]]:
         controllers = [d for d in self.ir.decisions if d.path in self._controllers]
+        leaf_cost = 1 + len(self.ir.forbids) + len(self.ir.decisions)  # what _leaf_size evaluates
         count = 0
 
         def walk(i: int, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
             nonlocal count
             if i == len(controllers):
                 count += 1
-                if count > MAX_SIZE_BRANCHES:
+                if count > MAX_SIZE_BRANCHES or count * leaf_cost > MAX_SIZE_WORK:
                     raise LimitError(Diagnostic(
-                        "E0904", f"size() of '{self.name}' would enumerate more than "
-                                 f"{MAX_SIZE_BRANCHES:,} combinations of conditional decisions",
-                        self.ir.span, self.ir.source))
+                        "E0904", f"size() of '{self.name}' would enumerate more than {count - 1:,} "
+                                 f"combinations of conditional decisions, each checked against "
+                                 f"{len(self.ir.forbids)} forbid rule(s) (the limit is {MAX_SIZE_WORK:,} checks)",
+                        self.ir.span, self.ir.source,
+                        help=("fewer decisions read by `when`/`forbid`, or smaller domains for them",)))
                 yield values
                 return
             d = controllers[i]

@@ -7,7 +7,7 @@ from typing import Any
 from genolang import ast as A
 from genolang import catalog
 from genolang.errors import did_you_mean
-from genolang.ir import Decided
+from genolang.fieldtypes import UNSEARCHED, bad_domain, bad_value
 from genolang.scope import Binding, RefError, Scope, resolve_refset, split_path
 
 PREV = ("prev", "prev2")
@@ -51,7 +51,11 @@ class FieldChecker:
 
     def fixed(self, v, scope: Scope) -> Any:
         if isinstance(v, A.Sym):
-            b = scope.lookup(v.name, ("let",))
+            b = scope.lookup(v.name, ("let", "decision"))
+            if b is not None and b.kind == "decision":
+                err = RefError("E0292", f"'{v.name}' is a searched decision; a fixed field cannot take its value")
+                err.span, err.help = v.span, (f"make the field itself the decision, e.g. `filters: {b.value.domain.text()}`",)
+                raise err
             return b.value if b is not None else v.name
         if isinstance(v, A.RefV):
             return self.fixed_ref(v, scope)
@@ -107,14 +111,37 @@ class FieldChecker:
             ("backbone", "taps"): (lambda x: (type(x) is int and x > 0) or (
                 isinstance(x, list) and x and all(isinstance(i, str) for i in x)),
                 "a positive integer or a list of node names"),
-            ("head", "classes"): (lambda x: type(x) is int and x > 0, "a positive integer"),
-            ("head", "task"): (lambda x: x in catalog.TASKS, f"one of {sorted(catalog.TASKS)}"),
         }
         rule = rules.get((kind, m.name))
+        problem = bad_value(kind, m.name, value) if rule is None else None
+        if problem is not None:  # the types and ranges of genolang.fieldtypes
+            self.err("E0242", problem, m.value.span,
+                     help=did_you_mean(str(value), catalog.TASKS) if m.name == "task" else ())
+            return
         if rule is not None and not _holds(rule[0], value):
             names = backbones if m.name == "model" else catalog.TASKS if m.name == "task" else ()
             self.err("E0242", f"invalid {kind} {m.name}: expected {rule[1]}", m.value.span,
                      help=did_you_mean(str(value), names))
+
+    def taps_fit(self, model: str, taps: Any, fields: dict[str, Any], m: A.Block) -> bool:
+        problem = _taps_problem(model, taps, fields)
+        if problem is not None:
+            field = "taps" if "taps" in problem else "name" if "`name`" in problem else "factory"
+            where = next((x.span for x in m.members if x.kind == "field" and x.name == field),
+                         m.name_span or m.span)
+            self.err("E0242", f"invalid backbone: {problem}", where)
+        return problem is None
+
+    def check_decided(self, kind: str, m: A.Decision, domain: Any) -> None:
+        """A decision on a field: the field must be searchable and take every value of the domain."""
+        if kind in UNSEARCHED:
+            self.err("E0291", f"{'an' if kind == 'input' else 'a'} {kind}'s `{m.name}` cannot be searched: it describes the "
+                              f"{'data' if kind == 'input' else 'pretrained model'}, not the architecture",
+                     m.span, help=("give it a fixed value (`name = value`)",))
+            return
+        problem = bad_domain(kind, m.name, domain)
+        if problem is not None:
+            self.err("E0290", problem, m.domain.span)
 
     def stack_cells(self, m: A.FieldM, scope: Scope) -> Any:
         items = m.value.items if isinstance(m.value, A.ListV) else (m.value,)
@@ -170,20 +197,35 @@ class FieldChecker:
         if model not in backbones:
             return  # a wrong model is reported by check_field
         taps = ent.fields.get("taps", backbones.get(model))
+        if not self.taps_fit(model, taps, ent.fields, m):
+            return
         if isinstance(taps, list):
             ent.fields["tap_nodes"], taps = taps, len(taps)
         if taps is None:
             self.err("E0243", f"backbone model '{ent.fields['model']}' needs `taps` (a count or node names)",
                      m.name_span or m.span)
             return
-        if type(taps) is not int or taps < 1:  # a wrong fixed value is reported by check_field
-            if isinstance(taps, Decided):
-                self.err("E0242", "invalid backbone taps: a backbone's taps cannot be searched",
-                         m.name_span or m.span)
+        if type(taps) is not int or taps < 1:  # reported by check_field or check_decided (E0291)
             return
         ent.fields["taps"] = taps
         for i in range(taps):
             self.entity(f"{sub.prefix}.tap[{i}]", "tap", sub, m.name_span or m.span)
+
+
+def _taps_problem(model: str, taps: Any, fields: dict[str, Any]) -> str | None:
+    """Why a backbone's fields do not suit ``model`` (None: they do, or check_field reports it)."""
+    fixed = catalog.known_backbones().get(model)
+    if fixed is not None and taps != fixed and (isinstance(taps, list) or type(taps) is int):
+        return f"backbone model '{model}' has {fixed} taps; `taps` may only repeat that count"
+    if model == "torchvision" and type(taps) is int:
+        return "a torchvision backbone is tapped by graph node names: `taps = [\"layer1\", ...]`"
+    own = {"torchvision": "name", "custom": "factory"}
+    for m, field in own.items():
+        if field in fields and model != m:
+            return f"`{field}` is a field of `model = {m}` backbones only"
+        if model == m and not isinstance(fields.get(field), str):
+            return f"a {m} backbone needs `{field}` (a string)"
+    return None
 
 
 def _reported(m: A.Block, kind: str, name: str) -> bool:

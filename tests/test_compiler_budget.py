@@ -46,3 +46,29 @@ def test_latency_budgets_are_not_checked_statically(caplog):
     with caplog.at_level(logging.WARNING):
         compile_with("latency", "<=", "1ms")
     assert "not checked statically" in caplog.text
+
+
+@pytest.mark.parametrize("command", ["compile", "export"])
+def test_the_cli_refuses_a_broken_budget_as_the_api_does(command, tmp_path, capsys):
+    from genolang.cli import main
+
+    path = tmp_path / "tiny.geno"
+    path.write_text(SPACE.format(metric="params", cmp="<=", amount="675"))
+    out = tmp_path / "tiny.onnx"
+    argv = [command, str(path)] + (["-o", str(out)] if command == "export" else [])
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "E0370" in err and "tiny.geno:6" in err and "has 676 params" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["compile", "export"])
+def test_the_cli_accepts_a_budget_met(command, tmp_path, capsys):
+    from genolang.cli import main
+
+    path = tmp_path / "tiny.geno"
+    path.write_text(SPACE.format(metric="params", cmp="<=", amount="676"))
+    out = tmp_path / "tiny.onnx"
+    argv = [command, str(path)] + (["-o", str(out)] if command == "export" else [])
+    assert main(argv) == 0
+    assert out.exists() == (command == "export")

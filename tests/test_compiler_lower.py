@@ -90,15 +90,14 @@ space s version 1 {
 """
 
 
-def test_a_node_left_without_inputs_is_a_compile_error_at_its_line():
-    space = genolang.loads(EMPTY_FUSION_SPACE, "empty_fusion.geno").space()
-    geno = space.validate({"fusion1.x": [], "fusion1.y": []})
-    with pytest.raises(CompileError) as info:
-        lower(space, geno)
+def test_a_node_that_may_be_left_without_inputs_is_refused_by_check_at_its_line():
+    """Before issue 13 the space checked and the empty genotype failed to compile (E0400)."""
+    with pytest.raises(genolang.SpaceError) as info:
+        genolang.loads(EMPTY_FUSION_SPACE, "empty_fusion.geno")
     err = info.value
-    line = next(i for i, t in enumerate(space.ir.source.text.splitlines(), 1) if "node fusion1" in t)
-    assert err.code == "E0400" and err.line == line and "no inputs" in str(err)
-    assert "empty_fusion.geno:" in str(err) and "fusion1.x" in str(err)
+    line = next(i for i, t in enumerate(EMPTY_FUSION_SPACE.splitlines(), 1) if "node fusion1" in t)
+    assert err.code == "E0294" and err.line == line and "may have no input" in str(err)
+    assert "empty_fusion.geno:" in str(err)
 
 
 SUM_SPACE = """genolang 1

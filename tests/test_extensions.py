@@ -243,6 +243,8 @@ def test_register_op_refuses_a_builtin_name():
 
     with pytest.raises(CompilerRegistryError, match="'layer_norm' is already registered"):
         register_op("layer_norm", kind="any", shape=lambda s, **_: s[0])(lambda **_: None)
+    with pytest.raises(CompilerRegistryError, match="'unheard_of' has no metadata"):
+        register_op("unheard_of")(lambda **_: None)
 
 
 # ---------------------------------------------------------------- the example plugin

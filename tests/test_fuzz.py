@@ -167,3 +167,42 @@ def test_every_keyword_argument_given_an_odd_value(path: Path):
     for m in KWARG_VALUE.finditer(text):
         for odd in ("space", "x", "-1", "0.5", "1.5", "0", "1e999", "true", '"a"'):
             _check(path, text[:m.start(1)] + odd + text[m.end(1):])
+
+
+# ------------------------------------------------------------------ mutated spaces that load also build
+#: example spaces small enough to compile and export a genotype in a second or two
+BUILDABLE = [EXAMPLES / "spaces" / n for n in ("zoph_le_macro.geno", "mfas_avmnist.geno", "randomnet_avmnist.geno",
+                                               "bmnas_avmnist.geno") if (EXAMPLES / "spaces" / n).exists()]
+
+
+def _build(space: genolang.Space, seed: int, tmp: Path) -> None:
+    """The invariant of issue 13 on one sampled genotype: compile, forward, ONNX export with parity."""
+    import torch
+
+    from genolang.compiler import compile_genotype
+    from genolang.compiler.export import export_compiled
+
+    compiled = compile_genotype(space, space.sample(seed), budgets=False)  # budgets: E0370, a genotype's own
+    torch.manual_seed(0)
+    feeds = [torch.randn(2, *compiled.graph.input_shapes()[n]) for n in compiled.graph.inputs]
+    with torch.no_grad():
+        compiled.net(*feeds)
+    export_compiled(compiled.graph, compiled.net, tmp / "net.onnx", check_batches=(1, 2), atol=1e-4)
+
+
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_spaces_that_load_compile_run_and_export(tmp_path, data):
+    path = data.draw(st.sampled_from(BUILDABLE), label="file")
+    edit = data.draw(st.sampled_from((_value_edit, _line_edit)), label="edit")
+    text = edit(data, TEXTS[path])
+    try:
+        doc = genolang.loads(text, path.name, base=path.parent)
+        space = doc.space()
+    except genolang.GenolangError:
+        return  # refused by check: allowed
+    if not any(e.kind == "head" for e in space.entities.values()):
+        return  # a space without a head describes no network (docs/language.md)
+    _build(space, data.draw(st.integers(0, 3), label="seed"), tmp_path)

@@ -155,3 +155,52 @@ def test_long_reference_list_is_checked_in_linear_time():
     err = _refused(genotype(f"b.in = [{refs}, @a[10]]"), (sp,))
     assert err.code == "E0366" and len(err.render()) < 2_000
     assert time.perf_counter() - start < 2 * HANG_GUARD_S
+
+
+def _ring(n: int, options: int) -> str:
+    """n decisions, each forbidden together with its neighbour: size() must enumerate them all."""
+    opts = ", ".join(f"o{i}" for i in range(options))
+    return space("\n".join(f"d{i}: choice({opts})" for i in range(n)) + "\n"
+                 + "\n".join(f"forbid d{i} == o0 and d{(i + 1) % n} == o1" for i in range(n)))
+
+
+def _when_ladder(n: int) -> str:
+    return space(f"n: int(0..{n})\n" + "\n".join(f"when n > {i} {{ d{i}: int(1..9) }}" for i in range(n))
+                 + "\nforbid " + " or ".join(f"d{i} == 1" for i in range(n)))
+
+
+#: spaces that load at once but whose exact size() would take minutes (issue 13: 18 s on 2.4 kB)
+SIZE_CASES = {
+    "forbid_ring": _ring(8, 6),
+    "when_ladder": _when_ladder(9),
+    "ring_2k4": _ring(24, 12),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SIZE_CASES))
+def test_size_of_an_explosive_space_is_refused_quickly(name: str):
+    text = SIZE_CASES[name]
+    sp = genolang.loads(text, "hostile.geno").space()
+    start = time.perf_counter()
+    with pytest.raises(genolang.LimitError) as info:
+        sp.size()
+    assert time.perf_counter() - start < HANG_GUARD_S
+    assert info.value.code == "E0904" and "forbid rule(s)" in str(info.value)
+    sp.sample(0)  # sampling such a space stays cheap: rejection against the forbids
+
+
+def test_size_just_under_the_work_limit_is_exact():
+    sp = genolang.loads(_ring(3, 6), "ring.geno").space()
+    brute = sum(1 for a in range(6) for b in range(6) for c in range(6)
+                if not any(x == 0 and y == 1 for x, y in ((a, b), (b, c), (c, a))))
+    assert sp.size() == brute
+
+
+def test_a_50k_member_enum_in_a_space_is_refused_quickly():
+    err = _refused(space("enum E { " + ", ".join(f"a{i}" for i in range(50_000)) + " }\nx: E"))
+    assert err.code == "E0901" and "limit for a file declaring spaces" in err.first.message
+
+
+def test_a_space_of_a_few_thousand_lines_still_loads():
+    text = space("\n".join(f"d{i}: choice(a, b, c)" for i in range(2_000)))  # ~ 20k tokens
+    assert len(genolang.loads(text, "big.geno").space().decisions()) == 2_000

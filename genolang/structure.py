@@ -1,0 +1,161 @@
+"""Structural validity, checked once on the Space IR: every genotype builds a network.
+
+Two rules, each refused at the culprit's line (the compiler can then trust the structure):
+
+* E0293: a fixed reference (``in = @b``) names an element that some genotype activating
+  the reader does not build (``b`` sits in a ``when`` or a searched repeat the reader is not
+  under). The reader's conditions must imply the target's.
+* E0294: a node may end up with no input: every reference it reads may be unselected
+  (``subset`` without ``min``), or it reads ``@prev`` first in its repeat, or it has no
+  reference at all, and its container has no ``in`` to fall back on. Likewise a reference
+  decision that may find fewer active candidates than it must choose (``one(a[*])`` with a
+  searched count that may be 0).
+
+Implication is decided syntactically, which is exact for the conditions the language
+builds: the reader's own conditions contain the target's, or a repeat instance ``i``
+follows from an instance ``j >= i`` of the same count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from genolang.conditions import Condition, CountCond
+from genolang.errors import Collector
+from genolang.ir import Decided, Entity, SpaceIR
+
+PREV = ("@prev", "@prev2")
+READERS = ("node", "group", "stack", "head", "backbone", "cell")
+
+
+def check_structure(ir: SpaceIR, diag: Collector) -> None:
+    """Report every E0293 and E0294 of ``ir`` into ``diag``.
+
+    Only a space with a ``head`` describes a network; a space without one is a plain set of
+    decisions (hyperparameters, tests of the language) that the compiler refuses as a whole.
+    """
+    if not any(e.kind == "head" for e in ir.entities.values()):
+        return
+    domains = {d.path: d for d in ir.decisions}
+    reported: set = set()  # one error per declaration, not one per instance of a repeat
+    for e in ir.entities.values():
+        if e.span is not None and e.span in reported:
+            continue
+        before = len(diag.items)
+        if e.kind in READERS:
+            _check_refs(e, ir.entities, diag)
+        if e.kind == "node":
+            _check_inputs(e, ir.entities, domains, diag)
+        if len(diag.items) > before:
+            reported.add(e.span)
+    for d in ir.decisions:
+        if (d.span is None or d.span not in reported) and _check_candidates(d, diag):
+            reported.add(d.span)
+
+
+def implies(conds: tuple[Condition, ...], target: tuple[Condition, ...]) -> bool:
+    """Whether ``conds`` holding guarantees ``target`` holds (syntactically)."""
+    have = set(conds)
+    counts = {}
+    for c in conds:
+        if isinstance(c, CountCond):
+            counts[c.path] = max(counts.get(c.path, -1), c.index)
+    return all(c in have or (isinstance(c, CountCond) and counts.get(c.path, -1) >= c.index) for c in target)
+
+
+# ------------------------------------------------------------------ E0293
+def _check_refs(e: Entity, entities: dict[str, Entity], diag: Collector) -> None:
+    for name, ref in _fixed_refs(e):
+        target = entities.get(ref[1:]) or entities.get(ref[1:] + "[0]")  # `@g`: g's last active instance
+        if target is None or implies(e.conds, target.conds):
+            continue
+        unmet = " and ".join(c.text() for c in target.conds if not implies(e.conds, (c,)))
+        diag.add("E0293", f"`{name}` of '{e.path}' reads {ref}, which is built only when {unmet}",
+                 e.span, help=("put the reader under the same condition (`when`), or read it through a "
+                               "reference decision (`one(...)`), whose candidates follow their conditions",))
+        return
+
+
+def _fixed_refs(e: Entity) -> Iterator[tuple[str, str]]:
+    for name, value in e.fields.items():
+        for item in value if isinstance(value, list) else [value]:
+            ref = item.get("ref") if isinstance(item, dict) else item
+            if isinstance(ref, str) and ref.startswith("@") and ref not in PREV:
+                yield name, ref
+
+
+# ------------------------------------------------------------------ E0294
+def _check_inputs(e: Entity, entities: dict[str, Entity], domains: dict[str, Any], diag: Collector) -> None:
+    if _sure_input(e, domains) or _container_in(e, entities, domains):
+        return
+    diag.add("E0294", f"node '{e.path}' may have no input: in some genotype it reads nothing, and "
+                      f"{'its container has' if _owner(e.path, entities) else 'outside a group there is'} no `in` to "
+                      "fall back on",
+             e.span, help=("give the `subset` a `min=1`, add a fixed reference, or give the enclosing "
+                           "group an `in`",))
+
+
+def _sure_input(e: Entity, domains: dict[str, Any]) -> bool:
+    """Whether ``e`` reads at least one element in every genotype, whatever its container."""
+    index = _index(e.path)
+    for value in e.fields.values():
+        if isinstance(value, Decided):
+            dom = getattr(domains.get(value.path), "domain", None)
+            if getattr(dom, "kind", "") == "ref" and _needed(dom) >= 1:
+                return True
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            ref = item.get("ref") if isinstance(item, dict) else item
+            if isinstance(ref, str) and ref.startswith("@"):
+                back = 2 if ref == "@prev2" else 1 if ref == "@prev" else 0
+                if back == 0 or (index is not None and index >= back):
+                    return True
+    return False
+
+
+def _container_in(e: Entity, entities: dict[str, Entity], domains: dict[str, Any]) -> bool:
+    """Whether ``e``'s container always gives it an input to fall back on."""
+    box = _owner(e.path, entities)
+    if box is None or box.kind not in ("group", "cell"):
+        return False
+    raw = box.fields.get("in", "@prev" if box.kind == "cell" else None)
+    if box.kind == "cell" and raw is not None and not isinstance(raw, Decided):
+        return True  # a cell placed in a stack always reads the stack's history
+    if isinstance(raw, Decided):
+        dom = getattr(domains.get(raw.path), "domain", None)
+        return getattr(dom, "kind", "") == "ref" and _needed(dom) >= 1
+    return bool(raw)
+
+
+def _owner(path: str, entities: dict[str, Entity]) -> Entity | None:
+    """The block declaring ``path`` (None at the top level), as the compiler nests them."""
+    parts = path.split(".")
+    return next((entities[p] for i in range(len(parts) - 1, 0, -1) if (p := ".".join(parts[:i])) in entities),
+                None)
+
+
+def _index(path: str) -> int | None:
+    if not path.endswith("]"):
+        return None
+    head = path[path.rindex("[") + 1:-1]
+    return int(head) if head.isdigit() else None
+
+
+def _needed(dom: Any) -> int:
+    """How many references a reference domain always chooses."""
+    return dom.min if dom.mode == "subset" else dom.k
+
+
+# ------------------------------------------------------------------ candidates
+def _check_candidates(d: Any, diag: Collector) -> bool:
+    dom = d.domain
+    if getattr(dom, "kind", "") != "ref" or dom.unconditional is not None:
+        return False
+    sure = sum(1 for c in dom.candidates if implies(d.conds, c.conds))
+    if sure >= _needed(dom):
+        return False
+    diag.add("E0294", f"'{d.path}' must choose {_needed(dom)} reference(s), but in some genotype fewer of its "
+                      f"candidates are built (only {sure} always are)", d.span,
+             help=("lower `min`/`k`, or add a candidate that is always built",))
+    return True
