@@ -10,7 +10,8 @@ strategies train the supernet with the study's data and folder.
 The storage (``config.storage``; ``"sqlite"``: ``OUT/ledger.sqlite``,
 :class:`~genolang.runtime.ledger.Ledger`) is the one truth; the executor (``config.executor``,
 :mod:`genolang.runtime.executors`) is where trials run. With the ``inline`` executor the weight
-bank is saved to ``OUT/shared_weights.pt`` after each trial and reloaded on resume; a process
+bank is saved to ``OUT/shared_weights.pt`` after each trial, before the ledger records it (a
+kill in between loses no trained weights), and reloaded on resume; a process
 pool's workers keep their own banks (lost when the search ends).
 """
 
@@ -138,7 +139,8 @@ class Study:
                                self._feature_cache())
             source = self.source if isinstance(self.source, str) else self.data
             with executor.open(ctx, self.trial_fn, workers=cfg.workers, data=source, data_seed=cfg.seed) as submit:
-                run.drive(submit, workers=cfg.workers, after=partial(_save_bank, bank, self.out, executor.shares_bank))
+                run.drive(submit, workers=cfg.workers,
+                          before_commit=partial(_save_bank, bank, self.out, executor.shares_bank))
             best = run.finish(seconds=time.perf_counter() - start, recovered=recovered)
             counts, trials, failures = ledger.counts(), ledger.finished(), ledger.failures()
         return SearchResult(best[0] if best else None, best[1] if best else None, counts["done"], counts["failed"],

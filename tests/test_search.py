@@ -445,3 +445,31 @@ def test_resume_refuses_what_it_cannot_trust_and_changes_nothing(tmp_path, capsy
                  "--resume"]) == 1
     err = capsys.readouterr().err
     assert "error[E0703]" in err and "does not exist" in err and "Traceback" not in err
+
+
+def test_the_weight_bank_is_on_disk_before_the_ledger_says_done(tmp_path, monkeypatch):
+    """A kill right before trial 2's "done" commit (simulated: the commit raises) loses none of the
+    weights trials 0-2 trained: the bank on disk holds what an uninterrupted run's bank holds
+    after 3 trials, and the resumed search ends with an uninterrupted run's keys."""
+    space, _ = write_space(tmp_path)
+    whole = {n: run_search(space, make_dataset(), budget=n, steps=2, out_dir=tmp_path / f"whole{n}",
+                           trial_fn=stub_trial) for n in (3, 4)}
+    keys = {n: set(WeightBank.load(tmp_path / f"whole{n}" / "shared_weights.pt").keys()) for n in whole}
+    finish = Ledger.finish
+
+    def killed_at_2(self, trial, metrics, seconds):
+        if trial.idx == 2:
+            raise KeyboardInterrupt("killed before the commit")
+        return finish(self, trial, metrics, seconds)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(Ledger, "finish", killed_at_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(space, make_dataset(), budget=4, steps=2, out_dir=out, trial_fn=stub_trial)
+    with Ledger(out / "ledger.sqlite") as ledger:
+        assert [t.idx for t in ledger.history()] == [0, 1]  # trial 2 is not recorded
+    assert set(WeightBank.load(out / "shared_weights.pt").keys()) == keys[3]  # but its weights are kept
+    monkeypatch.setattr(Ledger, "finish", finish)
+    result = run_search(space, make_dataset(), budget=4, steps=2, out_dir=out, trial_fn=stub_trial, resume=True)
+    assert [t.digest for t in result.trials] == [t.digest for t in whole[4].trials]
+    assert set(WeightBank.load(out / "shared_weights.pt").keys()) == keys[4]
