@@ -473,3 +473,15 @@ def test_the_weight_bank_is_on_disk_before_the_ledger_says_done(tmp_path, monkey
     result = run_search(space, make_dataset(), budget=4, steps=2, out_dir=out, trial_fn=stub_trial, resume=True)
     assert [t.digest for t in result.trials] == [t.digest for t in whole[4].trials]
     assert set(WeightBank.load(out / "shared_weights.pt").keys()) == keys[4]
+
+
+@pytest.mark.slow
+def test_one_worker_and_two_give_the_same_trials(tmp_path):
+    """Without weight sharing, a random search's trials (index, genotype, metrics) do not depend on
+    how many workers ran them: the driver plans the indices and each trial is seeded alike."""
+    space, _ = write_space(tmp_path)
+    runs = [run_search(space, make_dataset(), budget=4, steps=2, out_dir=tmp_path / f"w{workers}",
+                       trial_fn=stub_trial, workers=workers, share_weights=False) for workers in (1, 2)]
+    one, two = ([(t.idx, t.digest, t.metrics) for t in r.trials] for r in runs)
+    assert one == two and [d for _, d, _ in one] == random_asks(space, 4)
+    assert runs[0].best == runs[1].best
