@@ -17,7 +17,7 @@ A trial that diverges, runs out of memory or does not compile is recorded as fai
 reason, and the search goes on (:mod:`genolang.runtime.search_trial`). Outputs
 (:mod:`genolang.runtime.runfolder`): ``best.geno``, ``trials.jsonl``, ``summary.json`` (with
 ``failures``: failed trials per reason class, e.g. ``{"CompileError E0400": 4}``, and
-``config``: the study's :class:`~genolang.runtime.study.SearchConfig`).
+``search_config``: the study's :class:`~genolang.runtime.study.SearchConfig`).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from genolang.runtime.search_trial import TrialContext, TrialJob
 from genolang.runtime.sharing import WeightBank
 from genolang.runtime.strategy import Observation
 from genolang.searchers.base import make_searcher, searcher_class
+from genolang.runtime.study import SearchConfig
 from genolang.searchers.study import run_search
 
 
@@ -139,7 +140,7 @@ def test_a_tiny_search_writes_ledger_trials_and_a_loadable_best(tmp_path):
     assert summary["done"] == 3 and summary["best"]["digest"] == result.best.digest
     # the asks are the random searcher's, in order
     assert [t.digest for t in result.trials] == random_asks(space, 3)
-    assert summary["config"]["budget"] == 3 and summary["config"]["searcher"] == "random"
+    assert summary["search_config"]["budget"] == 3 and summary["search_config"]["searcher"] == "random"
 
 
 def test_an_existing_folder_needs_resume_and_the_same_search(tmp_path):
@@ -330,7 +331,7 @@ def test_every_executor_finishes_the_budget(tmp_path, name):
     assert [t.digest for t in result.trials] == random_asks(space, 3)  # running trials are in the history
     assert len({t.digest for t in result.trials}) == 3
     assert ({t.metrics["pid"] for t in result.trials} == {os.getpid()}) == inline  # where the trials ran
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["config"]["executor"] == name
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["search_config"]["executor"] == name
 
 
 def test_an_unknown_executor_is_refused_with_close_names(tmp_path):
@@ -371,6 +372,10 @@ def test_the_search_command(tmp_path, capsys):
     table = capsys.readouterr().out
     best = json.loads((tmp_path / "run" / "summary.json").read_text())["best"]["digest"]
     assert "3 done, 0 failed" in table and "best val acc" in table and best in table
+    recorded = json.loads((tmp_path / "run" / "summary.json").read_text())["search_config"]
+    config = SearchConfig.model_validate_json(json.dumps(recorded))  # the record reads back as a config
+    assert (config.searcher, config.budget, config.steps, config.resume, config.executor) == ("random", 3, 1, True, "auto")
+    assert config.train.batch_size == 32 and config.device == "cpu" and config.epochs is None
     assert main(["search", str(path), "--budget", "1", "--out", str(tmp_path / "other"), "--data", str(npz),
                  "--searcher", "randon"]) == 1
     assert "did you mean 'random'" in capsys.readouterr().err
@@ -403,7 +408,7 @@ def test_a_ledger_written_before_the_study_layer_resumes(tmp_path):
     assert [t.digest for t in rows] == random_asks(space, 4) and rows[2].digest == third.digest
     assert {t.metrics["pid"] for t in rows[2:]} == {os.getpid()}
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["done"] == 4 and summary["config"]["resume"] is True
+    assert summary["done"] == 4 and summary["search_config"]["resume"] is True
 
 
 
