@@ -332,7 +332,7 @@ class Ledger:
         return self.history(statuses=("running",))
 
     def finished(self) -> list[Trial]:
-        """Done and failed trials, by planned index: what a resumed searcher replays."""
+        """Done and failed trials, by planned index (what trials.jsonl and the summary list)."""
         return self.history(statuses=FINISHED)
 
     def counts(self) -> dict[str, int]:
