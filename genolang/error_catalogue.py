@@ -349,6 +349,9 @@ API_ONLY: tuple[tuple[str, str, str], ...] = (
                                    "to the space, a bad budget"),
     ("E0702", "no search run to report", "genolang.runtime.report: a missing folder, or one with no ledger and no "
                                          "finished trial (tests/test_report.py)"),
+    ("E0703", "resume refused", "genolang.runtime.runfolder: --resume on a folder that does not exist, a missing, "
+                                "empty or corrupt ledger, or a budget below the trials already finished; nothing "
+                                "is overwritten (tests/test_search.py)"),
 )
 
 _SECTIONS = (("E01", "Syntax"), ("E02", "Space semantics"), ("E03", "Genotype semantics"), ("E09", "Limits"))
