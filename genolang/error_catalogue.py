@@ -336,6 +336,9 @@ API_ONLY: tuple[tuple[str, str, str], ...] = (
                                    "to the space, a bad budget"),
     ("E0702", "no search run to report", "genolang.runtime.report: a missing folder, or one with no ledger and no "
                                          "finished trial (tests/test_report.py)"),
+    ("E0710", "optional extra missing", "genolang.runtime.ray_executor: --executor ray without Ray installed; "
+                                        "the message names the extra, pip install 'genolang[ray]' "
+                                        "(tests/test_ray.py)"),
 )
 
 _SECTIONS = (("E01", "Syntax"), ("E02", "Space semantics"), ("E03", "Genotype semantics"), ("E09", "Limits"))
