@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import sys
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -75,6 +77,8 @@ class RayExecutor(Executor):
 
     @classmethod
     def from_config(cls, config: Any) -> RayExecutor:
+        """The executor of the config's Ray options; without Ray installed, E0710 before anything runs."""
+        import_ray()
         return cls(config.ray_address, config.cpus_per_trial, config.gpus_per_trial)
 
     @contextmanager
@@ -114,8 +118,10 @@ def _connected(ray: Any, address: str | None, *, num_cpus: int) -> Iterator[None
         yield
         return
     try:
-        if address is None:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        if address is None:  # workers on this machine import what the driver can (as a spawned pool's)
+            paths = [p for p in sys.path if p and os.path.isdir(p)]
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                     job_config=ray.job_config.JobConfig(code_search_path=paths))
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
