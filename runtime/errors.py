@@ -45,6 +45,13 @@ class SearchError(GenolangError):
     default_code = "E0701"
 
 
+class ResumeError(SearchError):
+    """A ``--resume`` that cannot be trusted: a missing folder, a missing, empty or unreadable
+    ledger, or a budget below the trials already finished. Nothing is written."""
+
+    default_code = "E0703"
+
+
 class ExtraMissingError(SearchError):
     """An option that needs an optional extra that is not installed (``--executor ray``: ``genolang[ray]``)."""
 
