@@ -84,9 +84,15 @@ class RayExecutor(Executor):
     @contextmanager
     def open(self, ctx: TrialContext, fn: TrialFn, *, workers: int, data: MultimodalDataset | str,
              data_seed: int) -> Iterator[Submit]:
+        """Connect, put the context in the object store, yield ``submit``; ``data`` (a spec) is not
+        used: workers on other machines could not load it, so the driver's loaded dataset travels."""
         ray = import_ray()
         with _connected(ray, self.address, num_cpus=math.ceil(workers * self.cpus)):
-            self.check_resources(ray.cluster_resources())
+            resources = ray.cluster_resources()
+            self.check_resources(resources)
+            log.info("ray: %s trials in flight, %g CPUs and %g GPUs each, on %s (%g CPUs, %g GPUs)", workers,
+                     self.cpus, self.gpus, self.address or "a local instance", resources.get("CPU", 0.0),
+                     resources.get("GPU", 0.0))
             cache = getattr(ctx.features, "cache_dir", None) if self.address is None else None
             parts = {"space": ctx.space, "data": ctx.data, "data_seed": data_seed, "config": ctx.config,
                      "device": ctx.device, "share": ctx.bank is not None, "pretrained": ctx.pretrained,

@@ -215,7 +215,7 @@ def test_the_gpu_request_is_what_ray_schedules(tmp_path, cluster):
     for trial in result.trials:
         assert trial.metrics["resources"] == {"CPU": 0.5, "GPU": 0.5}
         assert trial.metrics["cuda_visible_devices"] == "0"  # the declared GPU, as Ray sets it
-    config = json.loads((tmp_path / "run" / "summary.json").read_text())["config"]
+    config = json.loads((tmp_path / "run" / "summary.json").read_text())["search_config"]
     assert (config["cpus_per_trial"], config["gpus_per_trial"], config["executor"]) == (0.5, 0.5, "ray")
     with pytest.raises(SearchError, match="--gpus-per-trial 2: the Ray cluster at .* has 1 GPUs in all"):
         run_search(space, make_dataset(), budget=1, steps=1, out_dir=tmp_path / "big", executor="ray",
