@@ -31,7 +31,7 @@ from genolang.runtime.errors import ExtraMissingError, SearchError
 from genolang.runtime.ledger import Ledger
 from genolang.runtime.search_trial import TrialContext, TrialJob
 from genolang.searchers.study import run_search
-from test_search import make_dataset, random_asks, write_space
+from test_search import make_dataset, random_asks, stub_trial, write_space
 
 TESTS = str(Path(__file__).resolve().parent)
 try:
@@ -62,6 +62,11 @@ def gpu_trial(job: TrialJob, ctx: TrialContext) -> dict:
 
     return {"val_accuracy": 0.5, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "resources": ray.get_runtime_context().get_assigned_resources()}
+
+
+def sharing_trial(job: TrialJob, ctx: TrialContext) -> dict:
+    """:func:`stub_trial` (a few SGD steps from the weight bank), and where it ran: the process and its dataset."""
+    return {**stub_trial(job, ctx), "pid": os.getpid(), "data_id": id(ctx.data)}
 
 
 def events(log: Path) -> list[tuple[str, int, int, str]]:
@@ -220,6 +225,28 @@ def test_the_gpu_request_is_what_ray_schedules(tmp_path, cluster):
     with pytest.raises(SearchError, match="--gpus-per-trial 2: the Ray cluster at .* has 1 GPUs in all"):
         run_search(space, make_dataset(), budget=1, steps=1, out_dir=tmp_path / "big", executor="ray",
                    ray_address=made.address, gpus_per_trial=2.0, trial_fn=gpu_trial)
+
+
+@needs_ray
+@pytest.mark.slow
+def test_the_context_travels_once_and_weights_are_shared_per_worker(tmp_path, cluster, monkeypatch):
+    import ray
+
+    made, _ = cluster
+    space, _ = write_space(tmp_path)
+    puts = []
+    real_put = ray.put
+    monkeypatch.setattr(ray, "put", lambda value, **kw: puts.append(type(value)) or real_put(value, **kw))
+    result = run_search(space, make_dataset(), budget=4, steps=2, out_dir=tmp_path / "run", executor="ray",
+                        ray_address=made.address, trial_fn=sharing_trial)
+    assert result.done == 4 and puts == [tuple]  # one put: the context (dataset included), for all trials
+    by_pid: dict[int, list] = {}
+    for trial in result.trials:
+        by_pid.setdefault(trial.metrics["pid"], []).append(trial.metrics)
+    for runs in by_pid.values():
+        assert len({m["data_id"] for m in runs}) == 1  # fetched once per worker process, then kept
+        # the worker's own bank: its first trial starts fresh, the next ones from its weights
+        assert runs[0]["shared_tensors"] == 0 and all(m["shared_tensors"] >= 2 for m in runs[1:])
 
 
 def test_without_ray_the_flag_names_the_extra(tmp_path, monkeypatch, capsys):
