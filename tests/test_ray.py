@@ -173,8 +173,11 @@ def test_a_killed_worker_and_a_stopped_node_lose_no_trial(tmp_path, cluster):
     assert sum(1 for i, _, _ in starts if i == killed_idx) >= 2
     assert rows[killed_idx].metrics["pid"] != killed_pid
     assert sum(1 for i, _, _ in starts if i == stopped_idx) >= 2
+    # its one record is one attempt's result (which attempt's is Ray's business: a worker on a
+    # dying node may still hand its result back before the node is declared dead)
+    assert rows[stopped_idx].metrics["pid"] in {p for i, p, _ in starts if i == stopped_idx}
     head = made.head_node.node_id
-    assert rows[stopped_idx].metrics["pid"] in {p for i, p, n in starts if i == stopped_idx and n == head}
+    assert {n for _, _, n in starts[-2:]} == {head}  # the last trials ran on the head: the second node was gone
 
 
 @needs_ray
