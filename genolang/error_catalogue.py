@@ -352,6 +352,9 @@ API_ONLY: tuple[tuple[str, str, str], ...] = (
     ("E0703", "resume refused", "genolang.runtime.runfolder: --resume on a folder that does not exist, a missing, "
                                 "empty or corrupt ledger, or a budget below the trials already finished; nothing "
                                 "is overwritten (tests/test_search.py)"),
+    ("E0710", "optional extra missing", "genolang.runtime.ray_executor: --executor ray without Ray installed; "
+                                        "the message names the extra, pip install 'genolang[ray]' "
+                                        "(tests/test_ray.py)"),
 )
 
 _SECTIONS = (("E01", "Syntax"), ("E02", "Space semantics"), ("E03", "Genotype semantics"), ("E09", "Limits"))
