@@ -29,6 +29,7 @@ from typing import Any
 from genolang.conditions import Condition, CountCond
 from genolang.errors import Collector
 from genolang.ir import Decided, Entity, SpaceIR
+from genolang.opfields import check_op_fields
 
 PREV = ("@prev", "@prev2")
 READERS = ("node", "group", "stack", "head", "backbone", "cell")
@@ -42,6 +43,7 @@ def check_structure(ir: SpaceIR, diag: Collector) -> None:
     """
     if not any(e.kind == "head" for e in ir.entities.values()):
         return
+    check_op_fields(ir, diag)  # E0296
     domains = {d.path: d for d in ir.decisions}
     reported: set = set()  # one error per declaration, not one per instance of a repeat
     for e in ir.entities.values():

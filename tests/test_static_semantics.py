@@ -179,11 +179,17 @@ def test_a_field_of_the_wrong_type_or_range_is_refused_at_its_line(body, code, l
      "  head h { in = @b; classes = 2 }", "E0293", 6, "built only when deep == True"),
     ("  input x { shape = [4] }\n  n: int(0..2)\n  node a[n] { op = fc; in = @x }\n"
      "  head h { in = @a; classes = 2 }", "E0293", 6, "reads @a, which is built only when n > 0"),
-    ("  input v { shape = [12] }\n  node a { op: choice(conv3x3, fc); hidden = 4; in = @v }\n"
+    ("  input v { shape = [12] }\n  node a { op: choice(conv3x3, sep3x3); in = @v }\n"
      "  head h { in = @a; classes = 2 }", "E0295", 4, "op 'conv3x3' of 'a' consumes maps"),
     ("  input x { shape = [3, 8, 8] }\n  node f { op = fc; hidden = 4; in = @x }\n"
      "  node c { op = sep3x3; in: one(x, f) }\n  head h { in = @c; classes = 2 }", "E0295", 5,
      "may read @f, which is a vector"),
+    ("  input x { shape = [3, 8, 8] }\n  node a { op: choice(conv3x3, conv); kernel = 3; in = @x }\n"
+     "  head h { in = @a; classes = 2 }", "E0296", 4, "op 'conv3x3' of 'a' takes no field 'kernel'"),
+    ("  input x { shape = [4] }\n  node a { op = fc; hidden = 4; stride = 2; in = @x }\n"
+     "  head h { in = @a; classes = 2 }", "E0296", 4, "op 'fc' of 'a' takes no field 'stride'"),
+    ("  input x { shape = [3, 8, 8] }\n  node a { op = dropout; p: choice(0.5, 1.5); in = @x }\n"
+     "  head h { in = @a; classes = 2 }", "E0296", 4, "field 'p' = 1.5"),
 ])
 def test_a_structure_some_genotype_cannot_build_is_refused(body, code, line, fragment):
     err = refused(f"{H}space s version 1 {{\n{body}\n}}\n")
