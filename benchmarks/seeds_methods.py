@@ -21,12 +21,11 @@ import torch
 from genolang.compiler.compile import compile_genotype
 from genolang.document import load
 from genolang.genotype import Genotype
-from genolang.runtime.bilevel import BilevelConfig
+from genolang.runtime.bilevel import BilevelConfig, run_bilevel
 from genolang.runtime.dataset import MultimodalDataset
 from genolang.searchers.study import run_search
 from genolang.runtime.ssl import SslConfig, run_ssl_search, ssl_finetune
 from genolang.runtime.train import TrainConfig, train
-from genolang.searchers.base import searcher_class
 from genolang.space import Space
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,9 +152,8 @@ def bmnas(bench: Bench, seed: int) -> Row:
     def go() -> tuple[float, float, int, int]:
         space = bench.space("bmnas", seed)
         config = BilevelConfig(w_lr=bench.budget.lr)
-        result = searcher_class("bmnas").search(space, bench.data, out_dir=bench.seed_dir(seed, "bmnas"),
-                                                epochs=bench.budget.search_epochs, config=config, seed=seed,
-                                                device=bench.device)
+        result = run_bilevel(space, bench.data, out_dir=bench.seed_dir(seed, "bmnas"),
+                             epochs=bench.budget.search_epochs, config=config, seed=seed, device=bench.device)
         acc, params = bench.final(space, result.best, seed)
         return acc, result.seconds, result.done, params
     return _timed(go, "bmnas", seed)

@@ -80,7 +80,7 @@ _op("dilated_conv3x3", "map", S.window_shape(3, 3, dil=2), macs=S.full_conv_macs
 
 # ---------------------------------------------------------------- Zoph & Le, MFAS
 
-KERNEL = dict(lo=1, hi=31, odd=True)
+KERNEL: dict[str, Any] = {"lo": 1, "hi": 31, "odd": True}
 _op("conv", "map", S.macro_conv_shape, macs=S.macro_conv_macs,
         fields=(Field("kernel_h", "int", 3, **KERNEL, doc="filter height FH"),
                 Field("kernel_w", "int", 3, **KERNEL, doc="filter width FW"),
@@ -142,7 +142,7 @@ def _attention_shape(in_shapes: tuple[Shape, ...], *, heads: int, tokens: int, *
     if tokens != 1 and len(in_shapes[0]) != 1:
         raise MetaShapeError(f"op 'self_attention': tokens={tokens} applies to vector inputs only (the positions "
                              f"of a shape {list(in_shapes[0])} input are its tokens)")
-    _, width = tokens_of(in_shapes[0], tokens)
+    width = tokens_of(in_shapes[0], tokens)[1]
     if width % heads:
         raise MetaShapeError(f"op 'self_attention': heads={heads} does not divide the token width {width}")
     return in_shapes[0]
@@ -191,7 +191,8 @@ _op("batch_norm", "any", S.same_shape, keeps_width=True,
         doc="BatchNorm per channel: 1-D on vectors and sequences, 2-D on maps.")
 _op("group_norm", "any", _group_shape, keeps_width=True,
         fields=(Field("groups", "int", 1, lo=1, doc="channel groups (must divide C)"), EPS),
-        source="GroupNorm (Wu & He 2018)", doc="GroupNorm over channel groups; groups = 1 is LayerNorm over C and space.")
+        source="GroupNorm (Wu & He 2018)",
+        doc="GroupNorm over channel groups; groups = 1 is LayerNorm over C and space.")
 _op("dropout", "any", S.same_shape, keeps_width=True,
         fields=(Field("p", "float", 0.5, lo=0.0, hi=1.0, doc="drop probability (training only)"),),
         source="Dropout (Srivastava et al. 2014)", doc="Dropout in training, identity in eval and in ONNX.")

@@ -43,15 +43,16 @@ class Field:
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is not legal here, or ``None``."""
+        v: Any = value
         if value is None and self.optional:
             return None
         if type(value) is bool and self.type != "bool" or not isinstance(value, TYPES[self.type]):
             return f"expected {self.describe()}, got {value!r}"
         if self.choices and value not in self.choices:
             return f"expected one of {', '.join(repr(c) for c in self.choices)}, got {value!r}"
-        if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
+        if (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):
             return f"expected {self.describe()}, got {value!r}"
-        if self.odd and value % 2 == 0:
+        if self.odd and v % 2 == 0:
             return f"expected an odd {self.type}, got {value!r}"
         return None
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from lark import Lark, Token, Tree
 
-from genolang.parser import GRAMMAR
+from genolang.lalr import build
 
 # How many leading children of each container rule are header parts rather than entries.
 _HEADER_PARTS = {"start": 0, "space": 2, "block": 3, "when_block": 1, "genotype": 4,
@@ -67,8 +67,7 @@ _SINK = _Sink()
 
 @functools.lru_cache(maxsize=None)
 def _comment_parser() -> Lark:
-    return Lark(GRAMMAR.read_text(), parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=True, lexer_callbacks={"COMMENT": _SINK})
+    return build(lexer_callbacks={"COMMENT": _SINK})
 
 
 def parse_with_comments(text: str) -> tuple[Tree, list[Comment]]:

@@ -21,7 +21,7 @@ MAX_INSTANCES = 200_000           # expanded blocks, decisions, forbids and cand
 MAX_COUNT = 10_000                # one repeat count or int range feeding a count
 MAX_CONSTANT = 10**18             # magnitude of a computed constant (`let X = A * B`)
 
-_BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[\[\]{}()]')
+BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[\[\]{}()]')
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _LONG = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|(?<!\w)\w{%d,}' % (MAX_TOKEN_CHARS + 1))
 _OPEN, _CLOSE = "([{", ")]}"
@@ -85,7 +85,7 @@ def _check_nesting(source: Source) -> None:
     if text.count("(") + text.count("[") + text.count("{") <= MAX_NESTING:
         return  # too few brackets to nest too deep: skip the scan
     depth = 0
-    for match in _BRACKETS.finditer(text):
+    for match in BRACKETS.finditer(text):
         token = match.group()
         if token in _OPEN:
             depth += 1

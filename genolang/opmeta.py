@@ -72,9 +72,10 @@ def load_builder(ref: Builder, what: str) -> Callable[..., Any]:
         raise MetaError(f"{what} has no builder (expected 'module:function', got {ref!r})")
     module, _, attr = ref.partition(":")
     try:
-        return getattr(import_module(module), attr)
+        found: Callable[..., Any] = getattr(import_module(module), attr)
     except (ImportError, AttributeError) as exc:
         raise MetaError(f"{what}: its builder {ref!r} cannot be loaded: {exc}") from None
+    return found
 
 
 @dataclass(frozen=True)

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
 from dataclasses import replace
-from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
 from genolang import ast as A
 from genolang.errors import GenolangError, Source
 from genolang.fastparse import fast_parse
+from genolang.lalr import tree_parser
 from genolang.limits import check_space_text, check_text, check_tree
 from genolang.syntax_errors import explain
 
-GRAMMAR = Path(__file__).with_name("grammar.lark")
 LANGUAGE_VERSION = 1
 
 
@@ -231,13 +229,6 @@ class Builder(Transformer):
 
     def seg(self, meta, name, index):
         return str(name) if index is None else f"{name}[{_int(index)}]"
-
-
-@functools.lru_cache(maxsize=None)
-def tree_parser(strict: bool = False) -> Lark:
-    """The LALR parser (contextual lexer, positions on)."""
-    return Lark(GRAMMAR.read_text(), parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=True, strict=strict, cache=not strict)
 
 
 _BUILDER = Builder()

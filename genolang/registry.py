@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from importlib import import_module, metadata
 from types import ModuleType
@@ -85,9 +86,20 @@ def first_line(obj: object) -> str:
     return lines[0] if lines else ""
 
 
+_SCANNED: dict[tuple[str, ...], metadata.EntryPoints] = {}
+
+
 def entry_points(group: str) -> tuple[metadata.EntryPoint, ...]:
-    """The installed entry points of ``group`` (importlib.metadata), sorted by name."""
-    return tuple(sorted(metadata.entry_points(group=group), key=lambda ep: ep.name))
+    """The installed entry points of ``group`` (importlib.metadata), sorted by name.
+
+    The installed distributions are scanned once per ``sys.path`` (a scan costs tens of
+    milliseconds; every registry reads its group from the same scan).
+    """
+    key = tuple(sys.path)
+    if key not in _SCANNED:
+        _SCANNED.clear()
+        _SCANNED[key] = metadata.entry_points()
+    return tuple(sorted(_SCANNED[key].select(group=group), key=lambda ep: ep.name))
 
 
 class Registry(Generic[T]):
@@ -120,7 +132,7 @@ class Registry(Generic[T]):
         """Decorator: ``@OPS.register("sep_conv_3x3", kind="map", ...)``; returns the object."""
 
         def decorate(obj: F) -> F:
-            entry = self._wrap(name, obj, **meta) if self._wrap is not None else obj
+            entry: Any = self._wrap(name, obj, **meta) if self._wrap is not None else obj
             self.add(name, entry, origin=getattr(obj, "__module__", "?"))
             return obj
 
@@ -209,6 +221,7 @@ class Registry(Generic[T]):
     def reload_plugins(self) -> None:
         """Read the entry point group again at the next query (after installing a plugin in-process)."""
         self._loaded = self.group is None
+        _SCANNED.clear()
 
     def load_entry_point(self, ep: metadata.EntryPoint) -> None:
         """Import one entry point; an object it names that its import did not register is added."""

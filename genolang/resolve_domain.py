@@ -7,9 +7,8 @@ from typing import Any
 
 from genolang import ast as A
 from genolang import catalog
-from genolang.domains import BoolDomain, ChoiceDomain, FloatDomain, IntDomain, Mismatch
+from genolang.domains import MODES, BoolDomain, ChoiceDomain, FloatDomain, IntDomain, Mismatch, RefDomain
 from genolang.errors import did_you_mean
-from genolang.refdomain import MODES, RefDomain
 from genolang.scope import Binding, RefError, Scope, resolve_refset
 from genolang.values import plain
 

@@ -23,17 +23,17 @@ def conv_len(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
 def window_shape(kh: int, kw: int, *, dil: int = 1) -> ShapeFn:
     """Shape rule of a ``kh x kw`` window with 'same' padding ``d*(k-1)//2`` at the stride; ``c_out`` channels."""
 
-    def shape(in_shapes: tuple[Shape, ...], *, c_out: int, stride: int, **_: Any) -> Shape:
-        _, h, w = in_shapes[0]
+    def shape(in_shapes: tuple[Shape, ...], *, c_out: int, stride: int, **params: Any) -> Shape:
+        h, w = in_shapes[0][1:]
         ph, pw = dil * (kh - 1) // 2, dil * (kw - 1) // 2
         return (c_out, conv_len(h, kh, stride, ph, dil), conv_len(w, kw, stride, pw, dil))
 
     return shape
 
 
-def reduce_shape(in_shapes: tuple[Shape, ...], *, c_out: int, stride: int, **_: Any) -> Shape:
+def reduce_shape(in_shapes: tuple[Shape, ...], *, c_out: int, stride: int, **params: Any) -> Shape:
     """Shape of identity-like ops: H and W divided by the stride, rounded up."""
-    _, h, w = in_shapes[0]
+    h, w = in_shapes[0][1:]
     return (c_out, math.ceil(h / stride), math.ceil(w / stride))
 
 
@@ -142,7 +142,7 @@ def factorized_macs(k: int) -> MacsFn:
     """NASNet 1 x k then k x 1 convolution."""
 
     def macs(in_shapes: tuple[Shape, ...], *, c_out: int, stride: int, **_: Any) -> int:
-        c, h, _ = in_shapes[0]
+        c, h = in_shapes[0][:2]
         h_out, w_out = out_hw(in_shapes, k, stride)
         return conv_macs(c, c, 1, k, h, w_out) + conv_macs(c, c_out, k, 1, h_out, w_out)
 
@@ -172,7 +172,7 @@ def kernel_size(*, kernel_h: int, kernel_w: int, kernel: int | None, **_: Any) -
 
 def macro_conv_shape(in_shapes: tuple[Shape, ...], *, c_out: int, stride: int, **params: Any) -> Shape:
     """``conv``: 'same' padding with the searched kernel."""
-    _, h, w = in_shapes[0]
+    h, w = in_shapes[0][1:]
     kh, kw = kernel_size(**params)
     return (c_out, conv_len(h, kh, stride, kh // 2), conv_len(w, kw, stride, kw // 2))
 

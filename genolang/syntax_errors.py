@@ -15,6 +15,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from genolang.ast import Span
 from genolang.errors import Diagnostic, GenolangSyntaxError, Source
+from genolang.lalr import tree_parser
+from genolang.limits import BRACKETS
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,6 @@ _WORDS = {"NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": 
 
 @functools.lru_cache(maxsize=1)
 def _terminal_words() -> dict[str, str]:
-    from genolang.parser import tree_parser
-
     words = dict(_WORDS)
     for term in tree_parser().terminals:
         if term.pattern.type == "str" and term.name not in words:
@@ -99,8 +99,6 @@ def _key(exc: UnexpectedInput) -> tuple | None:
 
 @functools.lru_cache(maxsize=1)
 def _index() -> dict[tuple, SyntaxCase]:
-    from genolang.parser import tree_parser
-
     index: dict[tuple, SyntaxCase] = {}
     for case in SYNTAX_CASES:
         for example in case.examples:
@@ -119,10 +117,9 @@ def _case(code: str) -> SyntaxCase:
 
 def _unclosed(text: str, upto: int) -> tuple[str, int] | None:
     """The innermost bracket still open at ``upto`` (strings and comments skipped)."""
-    from genolang.limits import _BRACKETS
 
     stack: list[tuple[str, int]] = []
-    for match in _BRACKETS.finditer(text, 0, upto):
+    for match in BRACKETS.finditer(text, 0, upto):
         token = match.group()
         if token in "([{":
             stack.append((token, match.start()))

@@ -28,8 +28,7 @@ from typing import Any, ClassVar, TypeVar
 
 import torch
 
-from genolang.compiler.errors import UnknownNameError
-from genolang.compiler.registry import Registry
+from genolang.registry import Registry
 from genolang.runtime.dataset import MultimodalDataset
 from genolang.runtime.errors import SearchError
 from genolang.runtime.search_trial import TrialContext, TrialFn, TrialJob, TrialOutcome, execute, worker_context
@@ -53,7 +52,7 @@ class Executor(ABC):
 
 
 #: executor name -> class; filled by :func:`register_executor`
-EXECUTORS: Registry[type[Executor]] = Registry("executor")
+EXECUTORS: Registry[type[Executor]] = Registry("executor", errors=(SearchError, SearchError))
 
 
 def register_executor(name: str) -> Callable[[E], E]:
@@ -71,10 +70,7 @@ def executor_named(name: str, *, workers: int) -> Executor:
     """The executor ``name`` (``"auto"``: inline for one worker, else the process pool)."""
     if name == "auto":
         name = "inline" if workers == 1 else "process"
-    try:
-        cls = EXECUTORS.get(name)
-    except UnknownNameError as exc:
-        raise SearchError(exc.first.message) from None
+    cls = EXECUTORS.get(name)
     if cls.shares_bank and workers != 1:
         raise SearchError(f"executor {name!r} runs one trial at a time (got workers={workers})")
     return cls()

@@ -29,9 +29,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from genolang.errors import UsageError
-from genolang.registry import Registry, close_names
 from genolang.genotype import Genotype
 from genolang.modules import import_all
+from genolang.registry import Registry, close_names
 from genolang.runtime.errors import SearchError
 from genolang.runtime.strategy import History, Strategy
 from genolang.space import Space

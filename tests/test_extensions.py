@@ -243,6 +243,8 @@ def test_register_op_refuses_a_builtin_name():
 
     with pytest.raises(CompilerRegistryError, match="'layer_norm' is already registered"):
         register_op("layer_norm", kind="any", shape=lambda s, **_: s[0])(lambda **_: None)
+    with pytest.raises(CompilerRegistryError, match="'unheard_of' has no metadata"):
+        register_op("unheard_of")(lambda **_: None)
 
 
 # ---------------------------------------------------------------- the example plugin
@@ -333,7 +335,7 @@ from genolang.searchers.base import Searcher, register_searcher
 class AlwaysDefault(Searcher):
     """Asks for the space's default genotype, always."""
 
-    def ask(self):
+    def ask(self, history, *, attempt=0):
         return self.space.default()
 '''
 
@@ -365,7 +367,7 @@ def test_searcher_and_dataset_plugins(tmp_path):
     try:
         space = genolang.loads(SPACE.replace("op = times_k; k = 3", "op = conv3x3")).space()
         searcher = make_searcher("always_default", space, seed=1)
-        assert searcher.ask() == space.default()
+        assert searcher.ask([]) == space.default()
         assert DATASETS.get("plugged_data").description == "a dataset a plugin registers"
         assert DATASETS.origin("plugged_data") == "plugged_dataset"
     finally:

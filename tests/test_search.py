@@ -27,6 +27,7 @@ from genolang.compiler.compile import compile_genotype
 from genolang.runtime.dataset import MultimodalDataset, Split
 from genolang.compiler.errors import CompileError
 from genolang.runtime.errors import DivergedError, LedgerError, OutOfMemoryError, SearchError
+from genolang.runtime.executors import EXECUTORS
 from genolang.runtime.ledger import Ledger
 from genolang.runtime.search_trial import TrialContext, TrialJob
 from genolang.runtime.sharing import WeightBank
@@ -318,14 +319,29 @@ def test_trials_start_from_shared_weights_unless_disabled(tmp_path):
     assert [t.metrics["shared_tensors"] for t in alone.trials] == [0, 0]
 
 
-@pytest.mark.slow
-def test_parallel_workers_finish_the_budget(tmp_path):
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if EXECUTORS.get(n).shares_bank else [pytest.mark.slow])
+                                  for n in EXECUTORS.names()])
+def test_every_executor_finishes_the_budget(tmp_path, name):
     space, _ = write_space(tmp_path)
+    inline = EXECUTORS.get(name).shares_bank  # runs in this process, one trial at a time
     result = run_search(space, make_dataset(), budget=3, steps=1, out_dir=tmp_path / "run", trial_fn=score_trial,
-                        workers=2)
+                        executor=name, workers=1 if inline else 2)
     assert (result.done, result.failed) == (3, 0)
+    assert [t.digest for t in result.trials] == random_asks(space, 3)  # running trials are in the history
     assert len({t.digest for t in result.trials}) == 3
-    assert os.getpid() not in {t.metrics["pid"] for t in result.trials}  # the trials ran in the workers
+    assert ({t.metrics["pid"] for t in result.trials} == {os.getpid()}) == inline  # where the trials ran
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["config"]["executor"] == name
+
+
+def test_an_unknown_executor_is_refused_with_close_names(tmp_path):
+    space, _ = write_space(tmp_path)
+    with pytest.raises(SearchError, match="unknown executor 'proces'; did you mean 'process'"):
+        run_search(space, make_dataset(), budget=1, steps=1, out_dir=tmp_path / "run", trial_fn=score_trial,
+                   executor="proces")
+    with pytest.raises(SearchError, match="one trial at a time"):
+        run_search(space, make_dataset(), budget=1, steps=1, out_dir=tmp_path / "run", trial_fn=score_trial,
+                   executor="inline", workers=2)
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 def test_a_search_with_the_real_trainer(tmp_path):

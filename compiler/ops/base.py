@@ -119,6 +119,9 @@ class OpSpec:
 def _wrap(name: str, factory: Callable[..., nn.Module], **declared: Any) -> OpSpec:
     """The spec of ``factory``: on the op's existing metadata, or on the metadata ``declared``."""
     if not declared:
+        if name not in OP_META:
+            raise RegistryError(f"op {name!r} has no metadata: declare it here (kind=, shape=, ...) or with "
+                                "genolang.opmeta.op_meta before attaching a constructor")
         return OpSpec(OP_META.get(name), factory)
     if name in OP_META:
         raise RegistryError(f"op {name!r} is already registered (by {OP_META.origin(name)}); "
