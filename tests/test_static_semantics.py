@@ -152,6 +152,13 @@ def test_a_torchvision_backbone_with_named_taps_compiles():
      4, "has 3 taps"),
     ("  input x { shape = [1, 28, 28] }\n  backbone b { model = lenet_image; in = @x; name = \"resnet18\" }",
      "E0242", 4, "`name` is a field of `model = torchvision` backbones only"),
+    # found by the fuzz test (a mutated bmnas_avmnist.geno): a reference field holding a number
+    ("  input x { shape = [3, 8, 8] }\n  node a { op = conv3x3; in = @x }\n  head h { in = 0; classes = 2 }",
+     "E0242", 5, "invalid head in: expected one reference"),
+    ("  input x { shape = [3, 8, 8] }\n  group g { in = 3; node a { op = conv3x3 } }\n"
+     "  head h { in = @g; classes = 2 }", "E0242", 4, "invalid group in"),
+    ("  input x { shape = [3, 8, 8] }\n  head h { in: choice(1, 2); classes = 2 }", "E0290", 4,
+     "`in` of a head must be one reference"),
 ])
 def test_a_field_of_the_wrong_type_or_range_is_refused_at_its_line(body, code, line, fragment):
     err = refused(f"{H}space s version 1 {{\n{body}\n}}\n")
