@@ -12,7 +12,8 @@ with the same kernels, and any difference in speed is the compiler's wiring.
   head ``Linear(100, 10)``.
 - :class:`BMNASTwin`: examples/genotypes/bmnas_sample.geno (``Space.sample(seed=0)`` of the
   BM-NAS space): audio taps 1, 3, 4 reshaped to (64, 8) sequences; cell 0 = attention and
-  linear_glu, cell 1 = concat_fc and sum; cells and steps concatenated, flattened, head. This
+  linear_glu, cell 1 = concat_fc and sum; each cell's steps concatenated, projected to C,
+  plus its first input, LayerNorm; cells concatenated, LayerNorm, ReLU, flattened, head. This
   genotype reads no image tap, so the compiler prunes the image LeNet; the twin has none
   either and ignores its ``image`` argument.
 
@@ -140,7 +141,15 @@ class MFASTwin(Twin):
 
 
 class BMNASTwin(Twin):
-    """The BM-NAS sample genotype (seed 0), written by hand; the image input is unused."""
+    """The BM-NAS sample genotype (seed 0), written by hand; the image input is unused.
+
+    Cell and pre-classifier post-processing from the reference description (BM-NAS
+    ``FusionNode`` / ``Found_FusionCell``, design notes "seed_algorithms" 1.4): a Cell's
+    concatenated Steps (2C wide) are projected back to C by ``Conv1d(2C, C, 1)``-BN-ReLU,
+    its first input x is added (``out + x``), then ``LayerNorm([C, L])``; the Cells'
+    concatenation gets ``LayerNorm([2C, L])`` and ReLU before the flattening classifier.
+    The 1x1 convolution has no bias (the BN right after it makes a bias redundant).
+    """
 
     FROZEN: ClassVar[tuple[str, ...]] = ("audio_net",)
     NODE_MAP: ClassVar[NodeMap] = {
@@ -148,7 +157,10 @@ class BMNASTwin(Twin):
         "audio_net.tap[1]/to_seq": ("seq_a1", ""), "audio_net.tap[3]/to_seq": ("seq_a3", ""),
         "audio_net.tap[4]/to_seq": ("seq_a4", ""),
         "fusion.cell[0].step[0]": ("cell0_attention", ""), "fusion.cell[0].step[1]": ("cell0_glu", ""),
-        "fusion.cell[1].step[0]": ("cell1_concat_fc", ""), "classifier": ("classifier", "0"),
+        "fusion.cell[0]/post_project": ("cell0_proj", ""), "fusion.cell[0]/post_layernorm": ("cell0_norm", ""),
+        "fusion.cell[1].step[0]": ("cell1_concat_fc", ""),
+        "fusion.cell[1]/post_project": ("cell1_proj", ""), "fusion.cell[1]/post_layernorm": ("cell1_norm", ""),
+        "fusion/post_layernorm": ("fusion_norm", ""), "classifier": ("classifier", "0"),
     }
 
     def __init__(self, c: int = 3, channels: int = 64, length: int = 8, dropout: float = 0.1,
@@ -160,8 +172,13 @@ class BMNASTwin(Twin):
         self.seq_a4 = ToSeq(16 * c, channels, length)  # audio tap 4 (48 wide)
         self.cell0_attention = ScaledDotAttn(channels, length, dropout)
         self.cell0_glu = LinearGLU(channels, dropout)
+        self.cell0_proj = _conv_bn_relu(2 * channels, channels)
+        self.cell0_norm = nn.LayerNorm([channels, length])
         self.cell1_concat_fc = ConcatFC(channels, dropout)
-        self.classifier = nn.Linear(4 * channels * length, classes)
+        self.cell1_proj = _conv_bn_relu(2 * channels, channels)
+        self.cell1_norm = nn.LayerNorm([channels, length])
+        self.fusion_norm = nn.LayerNorm([2 * channels, length])
+        self.classifier = nn.Linear(2 * channels * length, classes)
         self.freeze_backbones()
 
     def forward(self, image: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
@@ -169,12 +186,17 @@ class BMNASTwin(Twin):
         a4, a3 = self.seq_a4(aud[4]), self.seq_a3(aud[3])
         s00 = self.cell0_attention(a4, a3)  # query a4; key and value a3
         s01 = self.cell0_glu(s00, a4)
-        cell0 = torch.cat([s00, s01], dim=1)
+        cell0 = self.cell0_norm(self.cell0_proj(torch.cat([s00, s01], dim=1)) + a3)  # x = its first input, a3
         a1 = self.seq_a1(aud[1])
         s10 = self.cell1_concat_fc(a4, a1)
         s11 = a1 + a4
-        cell1 = torch.cat([s10, s11], dim=1)
-        return self.classifier(torch.cat([cell0, cell1], dim=1).flatten(1))
+        cell1 = self.cell1_norm(self.cell1_proj(torch.cat([s10, s11], dim=1)) + a1)  # x = a1
+        fused = torch.relu(self.fusion_norm(torch.cat([cell0, cell1], dim=1)))
+        return self.classifier(fused.flatten(1))
+
+
+def _conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv1d(c_in, c_out, 1, bias=False), nn.BatchNorm1d(c_out), nn.ReLU())
 
 
 #: example genotype file stem -> its twin class

@@ -34,6 +34,7 @@ from genolang.compiler.builder import Value
 from genolang.compiler.errors import CompileError, ShapeError
 from genolang.compiler.graph import Graph
 from genolang.compiler.lower_nodes import Frame, NodeLowering
+from genolang.compiler.lower_post import apply_post
 from genolang.genotype import Genotype
 from genolang.ir import Entity
 from genolang.space import Space
@@ -131,7 +132,7 @@ class Lowering(NodeLowering):
         out = self.output(sub, str(f.get("out", "last")), e)
         for path, value in sub.values.items():  # `@g.a` names a member from outside the group too
             frame.values.setdefault(path, value)
-        return out
+        return self.post(out, f, sub, e)
 
     def lower_cell(self, e: Entity, frame: Frame) -> None:
         """A cell type is a template: its copies are lowered by the stacks placing them."""
@@ -167,7 +168,14 @@ class Lowering(NodeLowering):
         self.bind_ins(sub, cell.path, raw, ins)
         for child in self.children[cell.path]:
             self.lower_entity(child, sub)
-        return self.output(sub, str(f.get("out", "last")), cell)
+        return self.post(self.output(sub, str(f.get("out", "last")), cell), f, sub, cell)
+
+    def post(self, v: Value, f: dict, frame: Frame, e: Entity) -> Value:
+        """The container's output after its ``post`` steps (:mod:`lower_post`)."""
+        if not f.get("post"):
+            return v
+        self.at(e, frame.parent or frame)
+        return self.guard(lambda: apply_post(self.b, list(f["post"]), v, frame.ins, frame.width, frame.path), e)
 
     @staticmethod
     def prev_item(ref: str, history: list[Value]) -> Value:

@@ -13,7 +13,7 @@ from genolang.conditions import all_hold
 from genolang.domains import Domain
 from genolang.errors import Diagnostic
 from genolang.genotype import Genotype
-from genolang.ir import Decided, Entity
+from genolang.ir import Computed, Decided, Entity
 from genolang.space import Space
 
 T = TypeVar("T")
@@ -89,7 +89,16 @@ class NodeLowering:
 
     def fields(self, e: Entity) -> dict[str, Any]:
         """``e``'s fields with the genotype's values in place of decided ones."""
-        return {k: (self.values.get(v.path) if isinstance(v, Decided) else v) for k, v in e.fields.items()}
+        return {k: self.field_value(v) for k, v in e.fields.items()
+                if not (isinstance(v, Decided) and v.path not in self.values)}  # inactive (`when`): absent
+
+    def field_value(self, v: Any) -> Any:
+        """A field's value under the genotype: decided and computed fields evaluated."""
+        if isinstance(v, Decided):
+            return self.values.get(v.path)
+        if isinstance(v, Computed):
+            return v.evaluate(self.values)
+        return v
 
     def fail(self, message: str, e: Entity | None = None, *, notes: tuple[str, ...] = ()) -> CompileError:
         e = e or self.entity
@@ -111,7 +120,9 @@ class NodeLowering:
     def decided_paths(self, e: Entity | None) -> list[str]:
         if e is None:
             return []
-        return [v.path for v in e.fields.values() if isinstance(v, Decided) and v.path in self.values]
+        paths = [p for v in e.fields.values()
+                 for p in ([v.path] if isinstance(v, Decided) else v.paths() if isinstance(v, Computed) else [])]
+        return [p for p in dict.fromkeys(paths) if p in self.values]
 
     # ------------------------------------------------------------------ references
 

@@ -166,6 +166,7 @@ def _frontend(node: GNode, affine: bool, in_shapes: Sequence[Shape] | None) -> n
 _BUILDERS = {
     "op": _op, "to_seq": _to_seq, "proj": _proj, "head": _head, "backbone": _backbone, "frontend": _frontend,
     "act": lambda node, affine, shapes: ACTIVATIONS.get(_attr(node, "act")).build(**node.attrs.get("params", {})),
+    "layernorm": lambda node, affine, shapes: nn.LayerNorm(list(_attr(node, "shape"))),
     "reduce": lambda node, affine, shapes: FactorizedReduce(int(_attr(node, "c_in")), int(_attr(node, "c_out")),
                                                             affine=affine),
 }

@@ -32,7 +32,7 @@ from genolang.compiler.lower_ops import adapt, apply_node
 from genolang.conditions import all_hold
 from genolang.domains import Domain
 from genolang.genotype import Genotype
-from genolang.ir import Decided, Entity
+from genolang.ir import Computed, Decided, Entity
 from genolang.space import Space
 from genolang.validate import active_candidates
 
@@ -72,13 +72,23 @@ class RelaxedLowering(Lowering):
     def fields(self, e: Entity) -> dict[str, Any]:
         out = {}
         for k, v in e.fields.items():
-            if not isinstance(v, Decided):
+            if isinstance(v, Computed):
+                out[k] = self.computed(v, k, e)
+            elif not isinstance(v, Decided):
                 out[k] = v
             elif v.path in self.values:
                 out[k] = self.values[v.path]
             else:
                 out[k] = self.relax(v.path, k, e)
         return out
+
+    def computed(self, c: Computed, field: str, e: Entity) -> Any:
+        """A computed field: its decisions must be given (arithmetic is not relaxed)."""
+        open_paths = [p for p in c.paths() if p not in self.values]
+        if open_paths:
+            raise self.fail(f"`{field}` of {e.path!r} is computed from decision `{open_paths[0]}`, which a "
+                            "supernet cannot relax; give it a value (fixed=...)", e)
+        return c.evaluate(self.values)
 
     def relax(self, path: str, field: str, e: Entity) -> Relaxed:
         domain = self.domains[path]

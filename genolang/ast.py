@@ -107,6 +107,13 @@ class RepeatedV(Node):
     count: int | str
 
 
+class ExprV(Node):
+    """Arithmetic in a field value (``W * 2``, ``w + 1``); ``name * count`` alone is a RepeatedV."""
+
+    kind: Literal["expr"] = "expr"
+    expr: Expr
+
+
 class ListV(Node):
     kind: Literal["list"] = "list"
     items: tuple[Value, ...]
@@ -123,7 +130,7 @@ class RecordV(Node):
 
 
 Value = Annotated[
-    Union[Sym, IntV, FloatV, BoolV, StrV, RefV, LabelledV, RepeatedV, ListV, RecordV],
+    Union[Sym, IntV, FloatV, BoolV, StrV, RefV, LabelledV, RepeatedV, ExprV, ListV, RecordV],
     Field(discriminator="kind"),
 ]
 

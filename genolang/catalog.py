@@ -34,6 +34,9 @@ COMBINES: frozenset[str] = frozenset({"sum", "concat"})
 #: what a group (cell) outputs
 OUTPUTS: frozenset[str] = frozenset({"last", "concat_all", "sum_all", "concat_loose", "sum_loose"})
 
+#: a group's or cell's post-processing steps (``post = [project, residual, layernorm]``), in order
+POSTS: frozenset[str] = frozenset({"project", "residual", "layernorm", "relu"})
+
 #: built-in backbones and their number of feature taps (None: the file must say ``taps``)
 BACKBONES: dict[str, int | None] = {
     "lenet_image": 3,     # MFAS GP_LeNet, 3 conv blocks
@@ -50,11 +53,11 @@ DTYPES: frozenset[str] = frozenset({"float32", "float16", "int64"})
 
 #: block kinds and the fields each accepts (None: open set, op parameters allowed)
 BLOCK_FIELDS: dict[str, frozenset[str] | None] = {
-    "group": frozenset({"in", "out", "channels", "length"}),  # BM-NAS (N, C, L): channels C, length L
+    "group": frozenset({"in", "out", "channels", "length", "post"}),  # BM-NAS (N, C, L): channels C, length L
     "input": frozenset({"shape", "dtype", "frontend"}),
     "backbone": frozenset({"model", "in", "frozen", "taps", "weights", "factory", "name", "pretrain"}),
     "node": None,
-    "cell": frozenset({"in", "out", "stride", "channels"}),
+    "cell": frozenset({"in", "out", "stride", "channels", "post"}),
     "stack": frozenset({"in", "cells", "channels"}),
     "head": frozenset({"in", "classes", "task", "hidden", "dropout"}),
 }

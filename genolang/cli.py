@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from genolang.document import Document, load
 from genolang.errors import GenolangError, UsageError
+from genolang.files import atomic_text
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -89,8 +90,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     text = (f'genolang 1\n\nimport "{_relative(Path(args.file), where)}"\n\n'
             + "\n".join(g.to_text(header=False) for g in genotypes))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text, encoding="utf-8")
+        atomic_text(args.out, text)
         out(f"wrote {args.n} genotype(s) to {args.out}")
     else:
         sys.stdout.write(text)
@@ -153,7 +153,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         if pretty != text:
             changed.append(name)
             if args.write:
-                path.write_text(pretty, encoding="utf-8")
+                atomic_text(path, pretty)
         if not (args.write or args.check or args.json):
             sys.stdout.write(pretty)
     if args.json:

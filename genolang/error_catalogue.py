@@ -179,10 +179,6 @@ CATALOGUE: tuple[ErrorCase, ...] = (
               _space("  input x { shape = [3, 32, 32] }\n  cell normal { }\n"
                      "  stack st { in = @x; cells = [norml * 2] }\n"), 5, 32,
               "'norml' is not a cell declared earlier", "normal"),
-    ErrorCase("E0249", "searched count not on the last stack item",
-              _space("  input x { shape = [3, 32, 32] }\n  cell c { }\n  N: int(1..3)\n"
-                     "  stack st { in = @x; cells = [c * N, c * 2] }\n"), 6, 39,
-              "only the last item of `cells` may have a searched count"),
     ErrorCase("E0250", "`g.before` outside `g[...]`",
               _space("  node layer[2] { op = conv3x3 }\n  node out { op = fc; a: one(layer.before) }\n"), 4, 30,
               "'layer.before' used outside of a repeated 'layer[...]' block"),
@@ -207,10 +203,9 @@ CATALOGUE: tuple[ErrorCase, ...] = (
     ErrorCase("E0291", "decision on a field that is never searched",
               _space("  input x { shape = [3, 8, 8]; dtype: choice(float32, float16) }\n"), 3, 32,
               "an input's `dtype` cannot be searched"),
-    ErrorCase("E0292", "a decision's name used as a fixed field value",
-              _space("  input x { shape = [3, 8, 8] }\n  w: choice(8, 16)\n"
-                     "  node a { op = conv; filters = w; in = @x }\n"), 5, 33,
-              "'w' is a searched decision"),
+    ErrorCase("E0292", "a decision's name or arithmetic inside a list or record",
+              _space("  w: choice(8, 16)\n  input x { shape = [3, w, w] }\n"), 4, 25,
+              "'w' is a searched decision; a decision's value can be a whole field's value"),
     ErrorCase("E0293", "fixed reference to an element some genotype does not build",
               _space("  input x { shape = [4] }\n  deep: bool\n  when deep { node b { op = fc; in = @x } }\n"
                      "  head h { in = @b; classes = 2 }\n"), 6, 8, "which is built only when deep == True"),
@@ -227,6 +222,22 @@ CATALOGUE: tuple[ErrorCase, ...] = (
               "unknown metric 'latncy'", "latency"),
     ErrorCase("E0281", "unit invalid for the metric", _space("  require params <= 5m\n"), 3, 3,
               "'m' is not a unit for params"),
+    ErrorCase("E0282", "a decision named as a field value may be inactive there",
+              _space("  b: bool\n  when b { w: choice(16, 32) }\n  input x { shape = [3, 8, 8] }\n"
+                     "  node n { in = @x; op = conv; filters = w }\n"), 6, 42,
+              "decision 'w' is not active everywhere this field is"),
+    ErrorCase("E0283", "a reference decision named as a field value",
+              _space("  input x { shape = [4] }\n  input y { shape = [4] }\n  r: one(x, y)\n"
+                     "  node n { op = fc; hidden = 4; in = r }\n"), 6, 38,
+              "'r' selects references", "@r"),
+    ErrorCase("E0284", "arithmetic on something that is not a number",
+              _space("  act: choice(relu, tanh)\n  input x { shape = [4] }\n"
+                     "  node n { in = @x; op = fc; hidden = act * 2 }\n"), 5, 39,
+              "decision 'act' (choice(relu, tanh)) is not a number"),
+    ErrorCase("E0287", "a post-processing step the block cannot apply",
+              _space("  input x { shape = [4] }\n  group g { in = @x; node n { op = fc; hidden = 4 }; "
+                     "post = [project] }\n"), 4, 61,
+              "neither this block nor an enclosing one sets `channels`"),
     ErrorCase("E0320", "index out of range in a reference",
               _space("  node a[2] { op = conv3x3 }\n  node b { op = conv3x3; in = @a[5] }\n"), 4, 31,
               "'a[5]' does not exist: index out of range"),
@@ -326,6 +337,8 @@ API_ONLY: tuple[tuple[str, str, str], ...] = (
     ("E0229", "space cannot be counted", "Space.size() of a space with float or condition-read reference decisions"),
     ("E0351", "no valid sample", "Space.sample() when `forbid` rejects every draw"),
     ("E0904", "size enumeration too large", "Space.size() with too many combinations of conditional decisions"),
+    ("E0249", "retired", "no longer raised: every item of a stack's `cells` may have a searched count "
+                         "(it was: only the last item)"),
     ("E0260-E0263", "templates", "not applicable: the language has no templates yet"),
     ("E0370", "budget violated", "genolang.compiler.compile_genotype: the network breaks a `require` budget "
                                  "(tests/test_compiler_budget.py)"),
@@ -342,6 +355,9 @@ API_ONLY: tuple[tuple[str, str, str], ...] = (
                                    "to the space, a bad budget"),
     ("E0702", "no search run to report", "genolang.runtime.report: a missing folder, or one with no ledger and no "
                                          "finished trial (tests/test_report.py)"),
+    ("E0703", "resume refused", "genolang.runtime.runfolder: --resume on a folder that does not exist, a missing, "
+                                "empty or corrupt ledger, or a budget below the trials already finished; nothing "
+                                "is overwritten (tests/test_search.py)"),
 )
 
 _SECTIONS = (("E01", "Syntax"), ("E02", "Space semantics"), ("E03", "Genotype semantics"), ("E09", "Limits"))

@@ -57,6 +57,7 @@ _VALUE = {
     "ref": lambda v: f"@{v.path}",
     "labelled": lambda v: f"{v.label}(@{v.ref.path})",
     "repeated": lambda v: f"{v.name} * {v.count}",
+    "expr": lambda v: expr(v.expr),
     "list": _list,
     "record": _record,
 }

@@ -29,6 +29,46 @@ class Decided:
 
 
 @dataclass(frozen=True, slots=True)
+class Computed:
+    """A field computed from decisions (``filters = w * 2``).
+
+    ``expr`` is a prefix tree: a number, ``("@", path)`` for a decision's value,
+    ``(op, left, right)`` with op in ``+ - *``, or ``("neg", operand)``.
+    """
+
+    expr: Any
+
+    def to_json(self) -> dict:
+        return {"computed": self.expr}
+
+    def paths(self) -> list[str]:
+        return _paths(self.expr)
+
+    def evaluate(self, values: dict[str, Any]) -> int | float:
+        """The value under a genotype's values (every path of the tree must be there)."""
+        return _evaluate(self.expr, values)
+
+
+def _paths(e: Any) -> list[str]:
+    if not isinstance(e, tuple):
+        return []
+    if e[0] == "@":
+        return [e[1]]
+    return [p for x in e[1:] for p in _paths(x)]
+
+
+def _evaluate(e: Any, values: dict[str, Any]) -> Any:
+    if not isinstance(e, tuple):
+        return e
+    if e[0] == "@":
+        return values[e[1]]
+    if e[0] == "neg":
+        return -_evaluate(e[1], values)
+    left, right = _evaluate(e[1], values), _evaluate(e[2], values)
+    return left + right if e[0] == "+" else left - right if e[0] == "-" else left * right
+
+
+@dataclass(frozen=True, slots=True)
 class DecisionIR:
     path: str
     domain: Domain
@@ -57,7 +97,7 @@ class Entity:
     count: str | None = None  # an instance of a repeat: the decision counting them (not hashed)
 
     def to_json(self) -> list:
-        fields = {k: (v.to_json() if isinstance(v, Decided) else v) for k, v in self.fields.items()}
+        fields = {k: (v.to_json() if isinstance(v, (Decided, Computed)) else v) for k, v in self.fields.items()}
         return [self.path, self.kind, fields, [c.to_json() for c in self.conds]]
 
 

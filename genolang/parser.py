@@ -16,6 +16,8 @@ from genolang.fastparse import fast_parse
 from genolang.lalr import tree_parser
 from genolang.limits import check_space_text, check_text, check_tree
 from genolang.syntax_errors import explain
+from genolang.value_exprs import value_arith, value_neg
+from genolang.syntax_errors import explain
 
 LANGUAGE_VERSION = 1
 
@@ -190,12 +192,6 @@ class Builder(Transformer):
     def float_(self, meta, tok):
         return A.FloatV.make(value=_float(tok), span=_tspan(tok))
 
-    def neg_int(self, meta, tok):
-        return A.IntV.make(value=-_int(tok), span=_span(meta))
-
-    def neg_float(self, meta, tok):
-        return A.FloatV.make(value=-_float(tok), span=_span(meta))
-
     def string(self, meta, tok):
         return A.StrV.make(value=_string(tok), span=_tspan(tok))
 
@@ -211,9 +207,17 @@ class Builder(Transformer):
     def labelled(self, meta, label, ref):
         return A.LabelledV.make(label=str(label), ref=ref, span=_span(meta))
 
-    def repeated(self, meta, name, count):
-        n = _int(count) if count.type == "INT" else str(count)
-        return A.RepeatedV.make(name=str(name), count=n, span=_span(meta))
+    def v_add(self, meta, left, right):
+        return value_arith("+", left, right, _span(meta))
+
+    def v_sub(self, meta, left, right):
+        return value_arith("-", left, right, _span(meta))
+
+    def v_mul(self, meta, left, right):
+        return value_arith("*", left, right, _span(meta))
+
+    def v_neg(self, meta, operand):
+        return value_neg(operand, _span(meta))
 
     def list(self, meta, *items):
         return A.ListV.make(items=tuple(i for i in items if i is not None), span=_span(meta))

@@ -56,8 +56,12 @@ class Resolver(DomainBuilder, FieldChecker):
         first = scope.names.get(name)
         if first is not None:
             where = f"{self.source.name}:{first.span.line}:{first.span.column}" if first.span else "earlier"
+            in_when = scope.parent is not None and scope.names is scope.parent.names
+            hint = (f"a name is declared once even in exclusive `when` branches: declare `{name}` once and "
+                    "make what differs a decision, with `when` inside it for the members of one variant",
+                    ) if in_when else ()
             self.err("E0211", f"'{name}' is defined twice", binding.span, label="redefined",
-                     notes=(f"first defined at {where}",))
+                     notes=(f"first defined at {where}",), help=hint)
             return
         scope.names[name] = binding
 

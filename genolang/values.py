@@ -8,6 +8,9 @@ from genolang import ast as A
 from genolang import catalog
 from genolang.errors import did_you_mean
 from genolang.fieldtypes import UNSEARCHED, bad_domain, bad_value
+from genolang.ir import Computed, Decided
+from genolang.resolve_arith import ArithResolver
+from genolang.value_exprs import to_expr
 from genolang.scope import Binding, RefError, Scope, resolve_refset, split_path
 
 PREV = ("prev", "prev2")
@@ -27,12 +30,26 @@ def plain(value) -> Any:
         return {"op": value.label, "ref": "@" + value.ref.path}
     if isinstance(value, A.ListV):
         return [plain(v) for v in value.items]
+    if isinstance(value, A.ExprV):
+        return Arithmetic(value)
     if isinstance(value, A.RecordV):
         return {f.name: plain(f.value) for f in value.fields}
     return {"repeat": value.name, "count": value.count}
 
 
-class FieldChecker:
+class Arithmetic:
+    """Arithmetic where only a literal may stand (a condition, a default, a genotype's value)."""
+
+    def __init__(self, value: A.ExprV):
+        from genolang.formatter_exprs import value as text
+
+        self.text = text(value)
+
+    def __repr__(self) -> str:
+        return f"`{self.text}` (arithmetic is allowed only in a space's field values)"
+
+
+class FieldChecker(ArithResolver):
     def field_value(self, m: A.FieldM, scope: Scope) -> Any:
         allowed = catalog.BLOCK_FIELDS.get(scope.kind if scope.kind != "space" else "group")
         if scope.kind != "space" and allowed is not None and m.name not in allowed:
@@ -42,19 +59,34 @@ class FieldChecker:
         if scope.kind == "stack" and m.name == "cells":
             return self.stack_cells(m, scope)
         try:
-            value = self.fixed(m.value, scope)
+            value = self.top_value(m.value, scope)
         except RefError as exc:
             self.err(exc.code, exc.message, getattr(exc, "span", None) or m.value.span, help=exc.help)
             return None
-        self.check_field(scope.kind, m, value)
+        if isinstance(value, (Decided, Computed)):
+            self.check_possible(scope.kind, m, value)
+        elif value is not None:
+            self.check_field(scope.kind, m, value)
         return value
+
+    def top_value(self, v, scope: Scope) -> Any:
+        """A whole field's value: a decision's name or arithmetic may stand here (not inside lists)."""
+        if isinstance(v, A.Sym):
+            b = scope.lookup(v.name, ("let", "decision"))
+            return v.name if b is None else self.named_value(b, scope, v.span)
+        if isinstance(v, A.ExprV):
+            return self.computed(v.expr, scope, v.span)
+        if isinstance(v, A.RepeatedV) and scope.lookup(v.name, ("let", "decision")) is not None:
+            return self.computed(to_expr(v), scope, v.span)
+        return self.fixed(v, scope)
 
     def fixed(self, v, scope: Scope) -> Any:
         if isinstance(v, A.Sym):
             b = scope.lookup(v.name, ("let", "decision"))
             if b is not None and b.kind == "decision":
-                err = RefError("E0292", f"'{v.name}' is a searched decision; a fixed field cannot take its value")
-                err.span, err.help = v.span, (f"make the field itself the decision, e.g. `filters: {b.value.domain.text()}`",)
+                err = RefError("E0292", f"'{v.name}' is a searched decision; a decision's value can be a whole "
+                                        "field's value, not part of a list or record")
+                err.span = v.span
                 raise err
             return b.value if b is not None else v.name
         if isinstance(v, A.RefV):
@@ -66,7 +98,12 @@ class FieldChecker:
         if isinstance(v, A.RecordV):
             return {f.name: self.fixed(f.value, scope) for f in v.fields}
         if isinstance(v, A.RepeatedV):
-            err = RefError("E0247", "`name * count` is only meaningful in a stack's `cells` list")
+            err = RefError("E0247", "`name * count` is only meaningful in a stack's `cells` list "
+                                    "or with a constant or decision")
+            err.span = v.span
+            raise err
+        if isinstance(v, A.ExprV):
+            err = RefError("E0292", "arithmetic can be a whole field's value, not part of a list or record")
             err.span = v.span
             raise err
         return v.value
@@ -111,6 +148,8 @@ class FieldChecker:
             ("backbone", "taps"): (lambda x: (type(x) is int and x > 0) or (
                 isinstance(x, list) and x and all(isinstance(i, str) for i in x)),
                 "a positive integer or a list of node names"),
+            ("group", "post"): _POST_RULE,
+            ("cell", "post"): _POST_RULE,
         }
         rule = rules.get((kind, m.name))
         problem = bad_value(kind, m.name, value) if rule is None else None
@@ -119,9 +158,24 @@ class FieldChecker:
                      help=did_you_mean(str(value), catalog.TASKS) if m.name == "task" else ())
             return
         if rule is not None and not _holds(rule[0], value):
-            names = backbones if m.name == "model" else catalog.TASKS if m.name == "task" else ()
+            names = {"model": backbones, "task": catalog.TASKS, "post": catalog.POSTS}.get(m.name, ())
+            shown = next((x for x in value if x not in names), value) if m.name == "post" and isinstance(
+                value, list) else value
             self.err("E0242", f"invalid {kind} {m.name}: expected {rule[1]}", m.value.span,
-                     help=did_you_mean(str(value), names))
+                     help=did_you_mean(str(shown), names))
+
+    def check_post(self, ent, sub: Scope, m: A.Block) -> None:
+        """`project` needs a width (`channels` here or on an enclosing block), `residual` an input."""
+        post = ent.fields["post"]
+        span = next((x.value.span for x in m.members if getattr(x, "name", None) == "post"), m.span)
+        widths = [self.entities[s.prefix].fields.get("channels") for s in sub.chain() if s.prefix in self.entities]
+        if "project" in post and all(w is None for w in widths):
+            self.err("E0287", "`post = [project, ...]` projects to the block's width, but neither this block "
+                              "nor an enclosing one sets `channels`", span,
+                     help=("set `channels = C` on this block or an enclosing group",))
+        if "residual" in post and "in" not in ent.fields:
+            self.err("E0287", "`post = [residual, ...]` adds the block's first input, but this block has no `in`",
+                     span, help=("give the block an `in` field or decision",))
 
     def taps_fit(self, model: str, taps: Any, fields: dict[str, Any], m: A.Block) -> bool:
         problem = _taps_problem(model, taps, fields)
@@ -145,7 +199,7 @@ class FieldChecker:
 
     def stack_cells(self, m: A.FieldM, scope: Scope) -> Any:
         items = m.value.items if isinstance(m.value, A.ListV) else (m.value,)
-        out, index, searched = [], 0, False
+        out, index = [], 0
         for item in items:
             name, count = (item.name, item.count) if isinstance(item, A.RepeatedV) else (
                 getattr(item, "name", None), 1)
@@ -155,11 +209,7 @@ class FieldChecker:
                 self.err("E0248", f"'{name}' is not a cell declared earlier", item.span,
                          help=did_you_mean(str(name), cells) or ("declare it with `cell NAME { ... }`",))
                 return None
-            if searched:
-                self.err("E0249", "only the last item of `cells` may have a searched count", item.span)
-                return None
             n, count_path, lo = self.count(self._count_expr(count, item.span), scope) or (0, None, 0)
-            searched = count_path is not None
             for i in range(n):
                 from genolang.conditions import CountCond
 
@@ -190,6 +240,8 @@ class FieldChecker:
         for name in REQUIRED.get(kind, ()):
             if name not in ent.fields and not _reported(m, kind, name):
                 self.err("E0243", f"this {kind} needs a field '{name}'", m.name_span or m.span)
+        if isinstance(ent.fields.get("post"), list):
+            self.check_post(ent, sub, m)
         model = ent.fields.get("model")
         if kind != "backbone" or not isinstance(model, str):
             return
@@ -210,6 +262,10 @@ class FieldChecker:
         ent.fields["taps"] = taps
         for i in range(taps):
             self.entity(f"{sub.prefix}.tap[{i}]", "tap", sub, m.name_span or m.span)
+
+
+_POST_RULE = (lambda x: isinstance(x, list) and all(isinstance(i, str) and i in catalog.POSTS for i in x),
+              f"a list of post-processing steps among {sorted(catalog.POSTS)}")
 
 
 def _taps_problem(model: str, taps: Any, fields: dict[str, Any]) -> str | None:

@@ -55,8 +55,8 @@ from genolang.runtime.errors import DivergedError, SearchError
 from genolang.runtime.evaluation import evaluate, first_output, progress_bar
 from genolang.runtime.ledger import SCORE_KEY, Ledger, Trial
 from genolang.files import atomic_write
-from genolang.runtime.runfolder import (LEDGER_FILE, check_out_dir, locked, space_file_of, write_best, write_summary,
-                                        write_trials)
+from genolang.runtime.runfolder import (LEDGER_FILE, check_out_dir, check_resumed_ledger, locked, space_file_of,
+                                        write_best, write_summary, write_trials)
 from genolang.runtime.search import SearchResult
 from genolang.space import Space
 
@@ -319,6 +319,8 @@ def run_bilevel(space: Space, data: MultimodalDataset | str, *, out_dir: str | P
         dataset = data if isinstance(data, MultimodalDataset) else load_dataset(str(data), seed=seed)
         run = BilevelRun(space, dataset, config, seed=seed, device=device, objective=objective, searcher=searcher)
         with Ledger(out / LEDGER_FILE) as ledger:
+            if resume:
+                check_resumed_ledger(ledger, out, budget=epochs, unit="epochs")
             recovered = _open_ledger(ledger, space, dataset, searcher=searcher, seed=seed, epochs=epochs,
                                      pinned={"bilevel": config.model_dump(mode="json"), **dict(meta or {})})
             done = _resume(run, ledger, out, seed=seed) if resume else 0

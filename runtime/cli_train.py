@@ -119,12 +119,13 @@ def load_data(spec: str, *, seed: int, space: Space | None, progress: bool) -> M
 
 def write_genotype(path: Path, genotype: Genotype, space: Space) -> Path:
     """The genotype's text, importing its space's file (relative to ``path``) when there is one."""
+    from genolang.files import atomic_text
+
     source = Path(space.ir.source.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     imports = (Path(os.path.relpath(source.resolve(), path.parent.resolve())).as_posix(),) \
         if source.is_file() else ()
-    path.write_text(genotype.to_text(imports=imports), encoding="utf-8")
-    return path
+    return atomic_text(path, genotype.to_text(imports=imports))
 
 
 def summary_table(result: TrainResult, *, meta: dict[str, Any], out_dir: Path, total: int | None) -> str:

@@ -45,6 +45,13 @@ class SearchError(GenolangError):
     default_code = "E0701"
 
 
+class ResumeError(SearchError):
+    """A ``--resume`` that cannot be trusted: a missing folder, a missing, empty or unreadable
+    ledger, or a budget below the trials already finished. Nothing is written."""
+
+    default_code = "E0703"
+
+
 class ReportError(GenolangError):
     """A run folder that is missing, or holds no ledger and no finished trial to report."""
 

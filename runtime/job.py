@@ -26,7 +26,6 @@ from typing import Any
 
 from genolang.compiler.lower import lower
 from genolang.errors import UsageError
-from genolang.runtime.dataset import MultimodalDataset
 from genolang.runtime.features import FeatureCache
 from genolang.files import atomic_text
 from genolang.runtime.final import Row, final_comparison

@@ -193,13 +193,17 @@ class Ledger:
         return self._conn_
 
     def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            (check,) = conn.execute("PRAGMA quick_check").fetchone()  # a damaged file: refused before any write
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
+            conn.close()
             raise LedgerError(f"cannot open the trial ledger {self.path}: {exc}") from None
         return conn
 
@@ -328,7 +332,7 @@ class Ledger:
         return self.history(statuses=("running",))
 
     def finished(self) -> list[Trial]:
-        """Done and failed trials, by planned index: what a resumed searcher replays."""
+        """Done and failed trials, by planned index (what trials.jsonl and the summary list)."""
         return self.history(statuses=FINISHED)
 
     def counts(self) -> dict[str, int]:

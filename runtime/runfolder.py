@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from genolang.genotype import Genotype
-from genolang.runtime.errors import SearchError
+from genolang.runtime.errors import ResumeError, SearchError
 from genolang.files import atomic_text
 from genolang.runtime.ledger import Trial
 from genolang.space import Space
@@ -32,12 +32,40 @@ BEST_FILE, TRIALS_FILE, SUMMARY_FILE = "best.geno", "trials.jsonl", "summary.jso
 
 
 def check_out_dir(out: Path, *, resume: bool) -> None:
-    """A new search needs an empty (or new) folder; a file is refused; the folder is created."""
+    """A new search needs an empty (or new) folder; a file is refused; the folder is created.
+
+    A resume needs the folder and a non-empty ledger in it (:class:`ResumeError`, nothing written).
+    """
     if out.exists() and not out.is_dir():
         raise SearchError(f"{out} is a file, not a folder")
+    if resume:
+        check_resumable(out)
     if out.exists() and any(out.iterdir()) and not resume:
         raise SearchError(f"{out} is not empty: resume the search there (--resume) or pick another folder")
     out.mkdir(parents=True, exist_ok=True)
+
+
+def check_resumable(out: Path) -> None:
+    """``--resume`` needs the run folder and a non-empty ledger in it."""
+    if not out.is_dir():
+        raise ResumeError(f"--resume: {out} does not exist; start a new search there without --resume")
+    ledger = out / LEDGER_FILE
+    if not ledger.is_file() or ledger.stat().st_size == 0:
+        state = "is empty" if ledger.is_file() else "is missing"
+        raise ResumeError(f"--resume: the trial ledger {ledger} {state}, so the search cannot be resumed "
+                          f"(nothing was changed); start a new search in another folder")
+
+
+def check_resumed_ledger(ledger: Any, out: Path, *, budget: int, unit: str = "trials") -> int:
+    """A resumed ledger must hold a search (its meta) and no more finished rows than ``budget``; how many it holds."""
+    if not ledger.meta():
+        raise ResumeError(f"--resume: the trial ledger in {out} records no search (nothing was changed); "
+                          f"start a new search in another folder")
+    done = sum(ledger.counts()[s] for s in ("done", "failed"))
+    if budget < done:
+        raise ResumeError(f"--resume: {out} already holds {done} finished {unit}, more than the {budget} asked "
+                          f"for; give at least {done} (nothing was changed)")
+    return done
 
 
 @contextmanager

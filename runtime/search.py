@@ -17,7 +17,7 @@ A trial that diverges, runs out of memory or does not compile is recorded as fai
 reason, and the search goes on (:mod:`genolang.runtime.search_trial`). Outputs
 (:mod:`genolang.runtime.runfolder`): ``best.geno``, ``trials.jsonl``, ``summary.json`` (with
 ``failures``: failed trials per reason class, e.g. ``{"CompileError E0400": 4}``, and
-``config``: the study's :class:`~genolang.runtime.study.SearchConfig`).
+``search_config``: the study's :class:`~genolang.runtime.study.SearchConfig`).
 """
 
 from __future__ import annotations
@@ -139,8 +139,15 @@ class SearchRun:
                     "stopping at %d", MAX_REPEATS, self.finished)
         return None
 
-    def record(self, trial: Trial, job: TrialJob, outcome: TrialOutcome) -> Trial:
-        """Commit a trial's outcome and append it to ``trials.jsonl``."""
+    def record(self, trial: Trial, job: TrialJob, outcome: TrialOutcome,
+               before_commit: Callable[[], None] = lambda: None) -> Trial:
+        """Commit a trial's outcome and append it to ``trials.jsonl``.
+
+        ``before_commit()`` runs first (the weight bank is saved there): what a trial leaves
+        behind is on disk before the storage says it is done, so a kill between the two loses
+        no trained weights (the trial is retried, starting from them).
+        """
+        before_commit()
         if outcome.metrics is None:
             trial = self.ledger.fail(trial, outcome.error or "failed", outcome.seconds)
         else:
@@ -168,7 +175,7 @@ class SearchRun:
             return True
         return score == self.best_score and idx > self.best_idx
 
-    def drive(self, submit: Submit, *, workers: int, after: Callable[[], None]) -> None:
+    def drive(self, submit: Submit, *, workers: int, before_commit: Callable[[], None] = lambda: None) -> None:
         """Keep ``workers`` trials in flight until ``budget`` are finished; interrupted ones are released."""
         pending: dict[Future, tuple[Trial, TrialJob]] = {}
         with _progress_bar(self.progress, self.budget, self.finished) as advance:
@@ -183,8 +190,8 @@ class SearchRun:
                         return
                     for future in wait(pending, return_when=FIRST_COMPLETED)[0]:
                         outcome = future.result()
-                        self.record(*pending.pop(future), outcome)
-                        after()
+                        self.record(*pending[future], outcome, before_commit)
+                        del pending[future]  # only now: an interrupt while recording releases the trial
                         advance(self.best_score)
             except BaseException:
                 for trial, _ in pending.values():

@@ -1,7 +1,7 @@
 """A study: space + storage + strategy + executor + one :class:`SearchConfig` (Optuna/NNI-style).
 
 :class:`SearchConfig` is every option of a search, frozen; ``genolang search`` builds it from
-its flags and ``summary.json`` records it (key ``config``). A :class:`Study` holds the space,
+its flags and ``summary.json`` records it (key ``search_config``). A :class:`Study` holds the space,
 the data and the config (and what cannot be written in a config: a trial function, pre-trained
 backbones, a feature cache), and a strategy drives it: ``strategy.run(study)``
 (:mod:`genolang.runtime.strategy`). Trial strategies call :meth:`Study.run_trials`; one-shot
@@ -10,12 +10,14 @@ strategies train the supernet with the study's data and folder.
 The storage (``config.storage``; ``"sqlite"``: ``OUT/ledger.sqlite``,
 :class:`~genolang.runtime.ledger.Ledger`) is the one truth; the executor (``config.executor``,
 :mod:`genolang.runtime.executors`) is where trials run. With the ``inline`` executor the weight
-bank is saved to ``OUT/shared_weights.pt`` after each trial and reloaded on resume; a process
+bank is saved to ``OUT/shared_weights.pt`` after each trial, before the ledger records it (a
+kill in between loses no trained weights), and reloaded on resume; a process
 pool's workers keep their own banks (lost when the search ends).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -30,7 +32,8 @@ from genolang.runtime.dataset import MultimodalDataset
 from genolang.runtime.errors import SearchError
 from genolang.runtime.executors import executor_named
 from genolang.runtime.ledger import Storage, open_storage
-from genolang.runtime.runfolder import BANK_FILE, LEDGER_FILE, check_out_dir, locked, space_file_of
+from genolang.runtime.runfolder import (BANK_FILE, LEDGER_FILE, SUMMARY_FILE, check_out_dir, check_resumed_ledger,
+                                        locked, space_file_of, write_summary)
 from genolang.runtime.search import Proposer, SearchResult, SearchRun
 from genolang.runtime.search_trial import TrialContext, TrialFn, train_trial
 from genolang.runtime.sharing import WeightBank
@@ -38,11 +41,14 @@ from genolang.runtime.ssl import SslConfig
 from genolang.runtime.train import TrainConfig
 from genolang.space import Space
 
-__all__ = ["SearchConfig", "Study", "load_data"]
+__all__ = ["SEARCH_CONFIG_KEY", "SearchConfig", "Study", "load_data", "record_config"]
+
+#: the key of ``summary.json`` that holds the study's :class:`SearchConfig`
+SEARCH_CONFIG_KEY = "search_config"
 
 
 class SearchConfig(BaseModel):
-    """Every option of one search (what ``summary.json`` records under ``config``).
+    """Every option of one search (what ``summary.json`` records under ``search_config``).
 
     Trial strategies use ``budget`` (trials to finish, done + failed), ``steps`` (per trial;
     default: the strategy's ``DEFAULT_STEPS``), ``train``, ``executor``/``workers``,
@@ -77,6 +83,13 @@ class SearchConfig(BaseModel):
     def record(self) -> dict[str, Any]:
         """The JSON form written to ``summary.json``."""
         return self.model_dump(mode="json")
+
+
+def record_config(out: Path, config: SearchConfig) -> None:
+    """Add the config to ``out/summary.json`` (a one-shot search writes its own summary first)."""
+    path = out / SUMMARY_FILE
+    summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    write_summary(out, {**summary, SEARCH_CONFIG_KEY: config.record()})
 
 
 def load_data(spec: str, *, seed: int) -> MultimodalDataset:
@@ -124,18 +137,21 @@ class Study:
         executor = executor_named(cfg.executor, workers=cfg.workers)
         check_out_dir(self.out, resume=cfg.resume)
         with locked(self.out), open_storage(cfg.storage, self.out / LEDGER_FILE) as ledger:
+            if cfg.resume:
+                check_resumed_ledger(ledger, self.out, budget=cfg.budget)
             recovered = open_trial_ledger(ledger, self.space, self.data, searcher=searcher.name, seed=cfg.seed,
                                           steps=steps, budget=cfg.budget)
             run = SearchRun(space=self.space, ledger=ledger, out_dir=self.out, budget=cfg.budget, steps=steps,
                             seed=cfg.seed, space_file=self.space_file(), searcher=searcher, progress=self.progress,
-                            summary={"config": cfg.record()})
+                            summary={SEARCH_CONFIG_KEY: cfg.record()})
             run.start()
             bank = _bank(self.out, cfg.share_weights, executor.shares_bank)
             ctx = TrialContext(self.space, self.data, cfg.train, cfg.device, bank, self.pretrained,
                                self._feature_cache())
             source = self.source if isinstance(self.source, str) else self.data
             with executor.open(ctx, self.trial_fn, workers=cfg.workers, data=source, data_seed=cfg.seed) as submit:
-                run.drive(submit, workers=cfg.workers, after=partial(_save_bank, bank, self.out, executor.shares_bank))
+                run.drive(submit, workers=cfg.workers,
+                          before_commit=partial(_save_bank, bank, self.out, executor.shares_bank))
             best = run.finish(seconds=time.perf_counter() - start, recovered=recovered)
             counts, trials, failures = ledger.counts(), ledger.finished(), ledger.failures()
         return SearchResult(best[0] if best else None, best[1] if best else None, counts["done"], counts["failed"],

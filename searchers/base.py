@@ -108,8 +108,9 @@ class Searcher(SpaceStrategy):
         """A trial search needs ``budget``; the one-shot options are refused."""
         if config.budget is None:
             raise UsageError(f"searcher {cls.name!r} needs --budget N")
-        wrong = [flag for flag, value in (("--epochs", config.epochs), ("--alternation", config.bilevel),
-                                          ("--labelled-fraction", config.ssl)) if value is not None]
+        alternation = config.bilevel is not None and "alternation" in config.bilevel.model_fields_set
+        wrong = [flag for flag, given in (("--epochs", config.epochs is not None), ("--alternation", alternation),
+                                          ("--labelled-fraction", config.ssl is not None)) if given]
         if wrong:
             raise UsageError(f"{', '.join(wrong)}: for the one-shot searchers (bmnas, ssl-bmnas), "
                              f"not {cls.name!r}")

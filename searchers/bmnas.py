@@ -77,8 +77,11 @@ class OneShotStrategy(SpaceStrategy):
     def run(self, study: Any) -> Any:
         """The supernet search (see the module doc)."""
         from genolang.runtime.job import SupernetOutcome
+        from genolang.runtime.study import record_config
 
-        return SupernetOutcome(self.search(study), None, study.config.epochs)
+        result = self.search(study)
+        record_config(study.out, study.config)
+        return SupernetOutcome(result, None, study.config.epochs)
 
     def search(self, study: Any) -> Any:
         from genolang.runtime.bilevel import run_bilevel
@@ -104,6 +107,7 @@ class SslBmnasSearcher(OneShotStrategy):
         """The search, then (when a genotype came out) the fine-tuning, written to ``finetune.json``."""
         from genolang.runtime.job import SupernetOutcome
         from genolang.runtime.ssl import run_ssl_search, ssl_finetune
+        from genolang.runtime.study import record_config
 
         cfg = study.config
         result = run_ssl_search(study.space, study.data, out_dir=cfg.out_dir, epochs=cfg.epochs, config=cfg.bilevel,
@@ -114,4 +118,5 @@ class SslBmnasSearcher(OneShotStrategy):
             finetune = ssl_finetune(study.space, result.best, study.data, ssl=cfg.ssl, seed=cfg.seed,
                                     device=cfg.device, progress=study.progress).to_json()
             atomic_text(Path(cfg.out_dir) / FINETUNE_FILE, json.dumps(finetune, indent=2) + "\n")
+        record_config(study.out, cfg)
         return SupernetOutcome(result, finetune, cfg.epochs)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from genolang.cli import EXIT_OK, out, out_json
@@ -161,7 +160,7 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--space", help="the space to search when the file declares several")
     p.add_argument("--searcher", default="random", help="the search algorithm (default random)")
     p.add_argument("--budget", type=int, metavar="N", help="trials to finish (done or failed); not for bmnas")
-    p.add_argument("--epochs", type=int, metavar="N", help="epochs of a differentiable search (bmnas, ssl-bmnas)")
+    p.add_argument("--epochs", type=int, metavar="N", help="epochs of a one-shot (supernet) search (bmnas, ssl-bmnas)")
     p.add_argument("--alternation", choices=("epoch", "batch"),
                    help="bmnas: weights then architecture per epoch (default, BM-NAS) or per batch (DARTS)")
     p.add_argument("--labelled-fraction", type=float, metavar="R",

@@ -64,8 +64,8 @@ def _fc_node(draw: Any, src: str, *, wrong: bool) -> str:
 @st.composite
 def _member(draw: Any, sp: _Space, *, wrong: bool) -> None:
     maps = [p for p, k in sp.readable if k == "map"]
-    kind = draw(st.sampled_from(["node", "conv", "fc", "repeat", "group", "when", "choice", "cells"]
-                                if maps else ["fc", "choice", "when"]))
+    kind = draw(st.sampled_from(["node", "conv", "fc", "repeat", "group", "when", "choice", "cells", "shared"]
+                                if maps else ["fc", "choice", "when", "shared"]))
     src = "@" + draw(st.sampled_from(maps if kind in ("node", "conv", "repeat", "group", "cells") and maps
                                      else [p for p, _ in sp.readable]))
     name = sp.name("m")
@@ -86,6 +86,8 @@ def _member(draw: Any, sp: _Space, *, wrong: bool) -> None:
         _when(draw, sp, name, src, wrong=wrong)
     elif kind == "cells":
         _stack(draw, sp, name, src)
+    elif kind == "shared":
+        _shared(draw, sp, name, src, wrong=wrong)
     else:
         _choice(draw, sp, name, wrong=wrong)
 
@@ -141,10 +143,24 @@ def _choice(draw: Any, sp: _Space, name: str, *, wrong: bool) -> None:
     sp.readable.append((name, "vector"))
 
 
+def _shared(draw: Any, sp: _Space, name: str, src: str, *, wrong: bool) -> None:
+    """One decision used by two fields, once through arithmetic (`hidden = w * 2 + 1`)."""
+    sp.lines.append(f"{name}_w: {draw(st.sampled_from(['choice(2, 4)', 'int(1..3)']))}")
+    computed = draw(st.sampled_from([f"{name}_w * 2 + 1", f"3 * {name}_w", f"{name}_w + {name}_w"]
+                                    + ([f"{name}_w - 2"] if wrong else [])))  # 0 for w = 2: E0290
+    sp.lines.append(f"node {name} {{ op = fc; hidden = {name}_w; x = {src} }}")
+    sp.lines.append(f"node {name}_b {{ op = fc; hidden = {computed}; x = @{name} }}")
+    sp.readable.append((f"{name}_b", "vector"))
+
+
 def _stack(draw: Any, sp: _Space, name: str, src: str) -> None:
     stride = draw(st.sampled_from(["", "stride = 2; ", "stride: choice(1, 2); "]))
     sp.lines.append(f"cell {name}_c {{ in = @prev; {stride}node n[2] {{ op: choice(conv3x3, sep3x3); x = @prev }} }}")
-    sp.lines.append(f"stack {name} {{ in = {src}; channels = 4; cells = [{name}_c * {draw(st.sampled_from([1, 2]))}] }}")
+    cells = f"{name}_c * {draw(st.sampled_from([1, 2]))}"
+    if draw(st.booleans()):  # a searched count on an item that is not the last
+        sp.lines.append(f"{name}_k: int(0..2)")
+        cells = f"{name}_c * {name}_k, {cells}"
+    sp.lines.append(f"stack {name} {{ in = {src}; channels = 4; cells = [{cells}] }}")
     sp.readable.append((name, "map"))
 
 

@@ -178,6 +178,7 @@ def test_a_space_the_supernet_cannot_relax_is_refused_by_name():
 def test_the_search_command_runs_and_resumes_bmnas(tmp_path, capsys):
     from genolang.cli import main
     from genolang.runtime import data
+    from genolang.runtime.study import SearchConfig
 
     _, path = write_space(tmp_path)
     npz = data.save_dataset(make_dataset(n=64), tmp_path / "pairs.npz")
@@ -189,6 +190,10 @@ def test_the_search_command_runs_and_resumes_bmnas(tmp_path, capsys):
     assert main([*args, "--epochs", "2", "--resume"]) == 0
     table = capsys.readouterr().out
     assert "epochs" in table and "best val acc" in table and "supernet.pt" in table
+    recorded = json.loads((tmp_path / "run" / "summary.json").read_text())["search_config"]
+    config = SearchConfig.model_validate_json(json.dumps(recorded))  # the record reads back as a config
+    assert (config.searcher, config.epochs, config.resume, config.bilevel.alternation) == ("bmnas", 2, True, "batch")
+    assert config.bilevel.batch_size == 32 and config.budget is None
     assert main([*args, "--epochs", "2", "--budget", "3", "--resume"]) == 2
     assert "does not take --budget" in capsys.readouterr().err
     assert main(["search", str(path), "--searcher", "bmnas", "--out", str(tmp_path / "x"), "--data", str(npz)]) == 2

@@ -61,7 +61,8 @@ def zoo_nodes(*, frozen: bool = False) -> list[GNode]:
         op("fusion.att", ("audio/to_seq", "image/to_seq"), (5, 8), "attention", 5, 5,
            params={"length": 8, "dropout": 0.0}, block="fusion", macs=640),
         GNode("fusion.proj", "proj", ("fusion.att",), (7, 8), {"c_in": 5, "c_out": 7}, block="fusion"),
-        GNode("fusion/flatten", "flatten", ("fusion.proj",), (56,), block="fusion"),
+        GNode("fusion.norm", "layernorm", ("fusion.proj",), (7, 8), {"shape": [7, 8]}, block="fusion", macs=112),
+        GNode("fusion/flatten", "flatten", ("fusion.norm",), (56,), block="fusion"),
         *[GNode(f"vec.p{i}", "proj", (f"image_net.tap[{i}]",), (9,), {"c_in": 3 * 2 ** i, "c_out": 9},
                 block="vec", macs=27 * 2 ** i) for i in range(3)],
         GNode("vec.sum", "sum", ("vec.p0", "vec.p1", "vec.p2"), (9,), block="vec"),
@@ -112,7 +113,8 @@ def oracle(net: GraphNet, image: torch.Tensor, wave: torch.Tensor) -> tuple[torc
     total = m("cell[0].act")(m("cell[0].sep")(conv)) + m("cell[0].red")(conv)
     out = torch.cat([total, m("cell[0].proj")(total)], dim=1)
     att = m("fusion.att")(m("audio/to_seq")(out), m("image/to_seq")(taps[2]))
-    flat = m("fusion.proj")(att).flatten(1)
+    proj = m("fusion.proj")(att)
+    flat = F.layer_norm(proj, [7, 8], m("fusion.norm").weight, m("fusion.norm").bias).flatten(1)
     vec = m("vec.p0")(taps[0]) + m("vec.p1")(taps[1]) + m("vec.p2")(taps[2])
     both = torch.cat([out.mean((2, 3)), flat, vec, taps[0]], dim=1)
     return m("head")(both), m("head2")(vec)

@@ -94,6 +94,10 @@ SIZES = {
     # the unimodal nets MFAS pre-trains: no decision, one genotype
     "mfas_image_only": (lambda: 1, 1),
     "mfas_audio_only": (lambda: 1, 1),
+    # one width decision used by three fields (3 values) and a multiplier (3): 3 * 3
+    "shared_widths": (lambda: 3 * 3, 9),
+    # width (2) * the block's op (2) * a searched depth per stage: n1, n2 in 1..3, n3 in 0..2
+    "resnet_stages": (lambda: 2 * 2 * 3 * 3 * 3, 108),
     "nasnet_cell": (nasnet_size, 5_229_943_396_058_757_337_940_161_399_357_440_000),
     "sequence_attention": (sequence_attention_size, 432),
 }
@@ -269,7 +273,7 @@ def codes(text: str) -> list[str]:
 
 BMNAS_HAND = '''genolang 1
 import "../spaces/bmnas_avmnist.geno"
-genotype hand of bmnas_avmnist version 1 {
+genotype hand of bmnas_avmnist version 2 {
   fusion.cell = [
     { in: [@image_net.tap[2], @audio_net.tap[4]],
       step: [{ x: [@cell.in[1], @cell.in[0]], op: attention }, { x: [@step[0], @in[0]], op: sum }] },

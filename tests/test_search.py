@@ -26,13 +26,14 @@ import genolang
 from genolang.compiler.compile import compile_genotype
 from genolang.runtime.dataset import MultimodalDataset, Split
 from genolang.compiler.errors import CompileError
-from genolang.runtime.errors import DivergedError, LedgerError, OutOfMemoryError, SearchError
+from genolang.runtime.errors import DivergedError, LedgerError, OutOfMemoryError, ResumeError, SearchError
 from genolang.runtime.executors import EXECUTORS
 from genolang.runtime.ledger import Ledger
 from genolang.runtime.search_trial import TrialContext, TrialJob
 from genolang.runtime.sharing import WeightBank
 from genolang.runtime.strategy import Observation
 from genolang.searchers.base import make_searcher, searcher_class
+from genolang.runtime.study import SearchConfig
 from genolang.searchers.study import run_search
 
 
@@ -139,7 +140,7 @@ def test_a_tiny_search_writes_ledger_trials_and_a_loadable_best(tmp_path):
     assert summary["done"] == 3 and summary["best"]["digest"] == result.best.digest
     # the asks are the random searcher's, in order
     assert [t.digest for t in result.trials] == random_asks(space, 3)
-    assert summary["config"]["budget"] == 3 and summary["config"]["searcher"] == "random"
+    assert summary["search_config"]["budget"] == 3 and summary["search_config"]["searcher"] == "random"
 
 
 def test_an_existing_folder_needs_resume_and_the_same_search(tmp_path):
@@ -330,7 +331,7 @@ def test_every_executor_finishes_the_budget(tmp_path, name):
     assert [t.digest for t in result.trials] == random_asks(space, 3)  # running trials are in the history
     assert len({t.digest for t in result.trials}) == 3
     assert ({t.metrics["pid"] for t in result.trials} == {os.getpid()}) == inline  # where the trials ran
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["config"]["executor"] == name
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["search_config"]["executor"] == name
 
 
 def test_an_unknown_executor_is_refused_with_close_names(tmp_path):
@@ -371,6 +372,10 @@ def test_the_search_command(tmp_path, capsys):
     table = capsys.readouterr().out
     best = json.loads((tmp_path / "run" / "summary.json").read_text())["best"]["digest"]
     assert "3 done, 0 failed" in table and "best val acc" in table and best in table
+    recorded = json.loads((tmp_path / "run" / "summary.json").read_text())["search_config"]
+    config = SearchConfig.model_validate_json(json.dumps(recorded))  # the record reads back as a config
+    assert (config.searcher, config.budget, config.steps, config.resume, config.executor) == ("random", 3, 1, True, "auto")
+    assert config.train.batch_size == 32 and config.device == "cpu" and config.epochs is None
     assert main(["search", str(path), "--budget", "1", "--out", str(tmp_path / "other"), "--data", str(npz),
                  "--searcher", "randon"]) == 1
     assert "did you mean 'random'" in capsys.readouterr().err
@@ -403,5 +408,85 @@ def test_a_ledger_written_before_the_study_layer_resumes(tmp_path):
     assert [t.digest for t in rows] == random_asks(space, 4) and rows[2].digest == third.digest
     assert {t.metrics["pid"] for t in rows[2:]} == {os.getpid()}
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["done"] == 4 and summary["config"]["resume"] is True
+    assert summary["done"] == 4 and summary["search_config"]["resume"] is True
 
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_resume_refuses_what_it_cannot_trust_and_changes_nothing(tmp_path, capsys):
+    """A missing folder, a budget below what is done, an empty, missing, garbage or damaged ledger:
+    a catalogued error (E0703, or E0700 for an unreadable ledger), and every file left as it was."""
+    from genolang.cli import main
+    from genolang.runtime import data
+
+    space, path = write_space(tmp_path)
+    resume = functools.partial(run_search, space, make_dataset(), steps=1, trial_fn=score_trial, resume=True)
+    with pytest.raises(ResumeError, match="does not exist") as info:
+        resume(budget=2, out_dir=tmp_path / "nowhere")
+    assert info.value.code == "E0703" and not (tmp_path / "nowhere").exists()
+    out = tmp_path / "run"
+    run_search(space, make_dataset(), budget=2, steps=1, out_dir=out, trial_fn=score_trial)
+    before = snapshot(out)
+    ledger = before["ledger.sqlite"]
+    with pytest.raises(ResumeError, match="already holds 2 finished trials, more than the 1 asked for"):
+        resume(budget=1, out_dir=out)
+    assert snapshot(out) == before
+    damaged = ledger[:4096] + b"\xff" * 4096 + ledger[8192:]
+    for content, error, match in ((b"", ResumeError, "is empty"), (None, ResumeError, "is missing"),
+                                  (b"not a database" * 300, LedgerError, "cannot open the trial ledger"),
+                                  (damaged, LedgerError, "cannot open the trial ledger")):
+        (out / "ledger.sqlite").unlink(missing_ok=True)
+        if content is not None:
+            (out / "ledger.sqlite").write_bytes(content)
+        expected = snapshot(out)
+        with pytest.raises(error, match=match):
+            resume(budget=3, out_dir=out)
+        assert snapshot(out) == expected  # trials.jsonl, best.geno, summary.json, the bank: untouched
+    npz = data.save_dataset(make_dataset(), tmp_path / "synth.npz")
+    assert main(["search", str(path), "--budget", "2", "--out", str(tmp_path / "nowhere"), "--data", str(npz),
+                 "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "error[E0703]" in err and "does not exist" in err and "Traceback" not in err
+
+
+def test_the_weight_bank_is_on_disk_before_the_ledger_says_done(tmp_path, monkeypatch):
+    """A kill right before trial 2's "done" commit (simulated: the commit raises) loses none of the
+    weights trials 0-2 trained: the bank on disk holds what an uninterrupted run's bank holds
+    after 3 trials, and the resumed search ends with an uninterrupted run's keys."""
+    space, _ = write_space(tmp_path)
+    whole = {n: run_search(space, make_dataset(), budget=n, steps=2, out_dir=tmp_path / f"whole{n}",
+                           trial_fn=stub_trial) for n in (3, 4)}
+    keys = {n: set(WeightBank.load(tmp_path / f"whole{n}" / "shared_weights.pt").keys()) for n in whole}
+    finish = Ledger.finish
+
+    def killed_at_2(self, trial, metrics, seconds):
+        if trial.idx == 2:
+            raise KeyboardInterrupt("killed before the commit")
+        return finish(self, trial, metrics, seconds)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(Ledger, "finish", killed_at_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(space, make_dataset(), budget=4, steps=2, out_dir=out, trial_fn=stub_trial)
+    with Ledger(out / "ledger.sqlite") as ledger:
+        assert [t.idx for t in ledger.history()] == [0, 1]  # trial 2 is not recorded
+    assert set(WeightBank.load(out / "shared_weights.pt").keys()) == keys[3]  # but its weights are kept
+    monkeypatch.setattr(Ledger, "finish", finish)
+    result = run_search(space, make_dataset(), budget=4, steps=2, out_dir=out, trial_fn=stub_trial, resume=True)
+    assert [t.digest for t in result.trials] == [t.digest for t in whole[4].trials]
+    assert set(WeightBank.load(out / "shared_weights.pt").keys()) == keys[4]
+
+
+@pytest.mark.slow
+def test_one_worker_and_two_give_the_same_trials(tmp_path):
+    """Without weight sharing, a random search's trials (index, genotype, metrics) do not depend on
+    how many workers ran them: the driver plans the indices and each trial is seeded alike."""
+    space, _ = write_space(tmp_path)
+    runs = [run_search(space, make_dataset(), budget=4, steps=2, out_dir=tmp_path / f"w{workers}",
+                       trial_fn=stub_trial, workers=workers, share_weights=False) for workers in (1, 2)]
+    one, two = ([(t.idx, t.digest, t.metrics) for t in r.trials] for r in runs)
+    assert one == two and [d for _, d, _ in one] == random_asks(space, 4)
+    assert runs[0].best == runs[1].best
