@@ -74,8 +74,8 @@ def _is_input(value: Any, domains: dict[str, Any]) -> bool:
 
 def _values(value: Any, domains: dict[str, Any]) -> list[Any]:
     """The values a field may take (bounds only for a huge int domain; none for floats)."""
-    if not isinstance(value, Decided):
-        return [value]
+    if not isinstance(value, Decided):  # a computed value (`w * 2`) is checked by its own rules
+        return [value] if isinstance(value, (int, float, str, bool, list, dict)) else []
     dom = domains.get(value.path)
     if isinstance(dom, IntDomain) and not dom.log and dom.size() > ENUMERATED:
         return [dom.lo, dom.lo + dom.step, dom.hi]
