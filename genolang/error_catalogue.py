@@ -212,6 +212,12 @@ CATALOGUE: tuple[ErrorCase, ...] = (
     ErrorCase("E0294", "node that may have no input",
               _space("  input x { shape = [4] }\n  node b { op = fc; in: subset(x) }\n  head h { in = @b; classes = 2 }\n"),
               4, 8, "node 'b' may have no input"),
+    ErrorCase("E0295", "map op reading an element that is never a map",
+              _space("  input v { shape = [12] }\n  node a { op: choice(conv3x3, sep3x3); in = @v }\n"
+                     "  head h { in = @a; classes = 2 }\n"), 4, 8, "consumes maps (C, H, W)"),
+    ErrorCase("E0296", "node field that one of its ops does not take",
+              _space("  input x { shape = [3, 8, 8] }\n  node a { op: choice(conv3x3, conv); kernel = 5; in = @x }\n"
+                     "  head h { in = @a; classes = 2 }\n"), 4, 8, "op 'conv3x3' of 'a' takes no field 'kernel'"),
     ErrorCase("E0280", "unknown metric", _space("  require latncy <= 5ms\n"), 3, 3,
               "unknown metric 'latncy'", "latency"),
     ErrorCase("E0281", "unit invalid for the metric", _space("  require params <= 5m\n"), 3, 3,
@@ -352,6 +358,9 @@ API_ONLY: tuple[tuple[str, str, str], ...] = (
     ("E0703", "resume refused", "genolang.runtime.runfolder: --resume on a folder that does not exist, a missing, "
                                 "empty or corrupt ledger, or a budget below the trials already finished; nothing "
                                 "is overwritten (tests/test_search.py)"),
+    ("E0710", "optional extra missing", "genolang.runtime.ray_executor: --executor ray without Ray installed; "
+                                        "the message names the extra, pip install 'genolang[ray]' "
+                                        "(tests/test_ray.py)"),
 )
 
 _SECTIONS = (("E01", "Syntax"), ("E02", "Space semantics"), ("E03", "Genotype semantics"), ("E09", "Limits"))

@@ -44,8 +44,21 @@ STRIDE = FieldType(_int_in(1, MAX_STRIDE), f"a positive integer (at most {MAX_ST
 PROBABILITY = FieldType(lambda x: type(x) in (int, float) and 0 <= x < 1, "a number p with 0 <= p < 1",
                         integral=False)
 
+def _ref(x: Any) -> bool:
+    return isinstance(x, str) and x.startswith("@")
+
+
+ONE_REF = FieldType(_ref, "one reference, e.g. @x")
+REFS = FieldType(lambda x: _ref(x) or (isinstance(x, list) and bool(x) and all(_ref(i) for i in x)),
+                 "a reference or a non-empty list of references, e.g. [@a, @b]")
+
 #: (block kind, field) -> its type; "node" entries apply to every node, whatever its op
 FIELD_TYPES: dict[tuple[str, str], FieldType] = {
+    ("head", "in"): ONE_REF,
+    ("backbone", "in"): ONE_REF,
+    ("stack", "in"): ONE_REF,
+    ("group", "in"): REFS,
+    ("cell", "in"): REFS,
     ("head", "classes"): WIDTH,
     ("head", "hidden"): WIDTH,
     ("head", "dropout"): PROBABILITY,
@@ -76,8 +89,8 @@ def field_type(kind: str, field: str) -> FieldType | None:
 def bad_value(kind: str, field: str, value: Any) -> str | None:
     """Why a fixed ``value`` does not fit ``kind.field`` (None: it fits, or the field is free)."""
     ftype = field_type(kind, field)
-    if ftype is None or _fits(ftype, value):
-        return None
+    if ftype is None or _fits(ftype, value) or not isinstance(value, (int, float, str, bool, list, dict)):
+        return None  # a computed value (`w * 2`) is checked by its own rules
     return f"invalid {kind} {field}: expected {ftype.what}, got {_shown(value)}"
 
 

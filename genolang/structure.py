@@ -11,6 +11,11 @@ Two rules, each refused at the culprit's line (the compiler can then trust the s
   decision that may find fewer active candidates than it must choose (``one(a[*])`` with a
   searched count that may be 0).
 
+* E0295: an op that consumes maps (C, H, W) reads an element that is never a map (an input
+  of shape [D], a node whose op makes vectors): the compiler has no rule to make a map of a
+  vector. Element kinds are inferred from input shapes and the ops' metadata; where a kind
+  is not known statically (backbone taps, containers), nothing is refused.
+
 Implication is decided syntactically, which is exact for the conditions the language
 builds: the reader's own conditions contain the target's, or a repeat instance ``i``
 follows from an instance ``j >= i`` of the same count.
@@ -23,9 +28,10 @@ from typing import Any
 
 from genolang.ast import Span
 from genolang.conditions import Condition, CountCond
-from genolang.domains import RefDomain
+from genolang.domains import ChoiceDomain, RefDomain
 from genolang.errors import Collector
 from genolang.ir import Decided, DecisionIR, Entity, SpaceIR
+from genolang.opfields import check_op_fields
 
 PREV = ("@prev", "@prev2")
 READERS = ("node", "group", "stack", "head", "backbone", "cell")
@@ -39,6 +45,7 @@ def check_structure(ir: SpaceIR, diag: Collector) -> None:
     """
     if not any(e.kind == "head" for e in ir.entities.values()):
         return
+    check_op_fields(ir, diag)  # E0296
     domains = {d.path: d for d in ir.decisions}
     reported: set[Span | None] = set()  # one error per declaration, not one per instance of a repeat
     for e in ir.entities.values():
@@ -50,6 +57,10 @@ def check_structure(ir: SpaceIR, diag: Collector) -> None:
         if e.kind == "node":
             _check_inputs(e, ir.entities, domains, diag)
         if len(diag.items) > before:
+            reported.add(e.span)
+    kinds = _kinds(ir, domains)
+    for e in ir.entities.values():
+        if e.kind == "node" and (e.span is None or e.span not in reported) and _check_kinds(e, kinds, domains, diag):
             reported.add(e.span)
     for d in ir.decisions:
         if (d.span is None or d.span not in reported) and _check_candidates(d, diag):
@@ -161,3 +172,65 @@ def _check_candidates(d: DecisionIR, diag: Collector) -> bool:
                       f"candidates are built (only {sure} always are)", d.span,
              help=("lower `min`/`k`, or add a candidate that is always built",))
     return True
+
+
+# ------------------------------------------------------------------ E0295
+RANK_KINDS = {1: "vector", 2: "seq", 3: "map"}
+
+
+def _op_kind(name: Any) -> str | None:
+    from genolang.opmeta import OP_META
+
+    try:
+        return OP_META.get(str(name)).kind
+    except Exception:  # noqa: BLE001 - an unknown op is reported elsewhere (E0236)
+        return None
+
+
+def _op_names(e: Entity, domains: dict[str, Any]) -> list[Any] | None:
+    """The ops ``e`` may apply (None: it has no op field, or they are not known)."""
+    op = e.fields.get("op")
+    if isinstance(op, Decided):
+        dom = getattr(domains.get(op.path), "domain", None)
+        return list(dom.options) if isinstance(dom, ChoiceDomain) else None
+    return None if op is None else [op]
+
+
+def _kinds(ir: SpaceIR, domains: dict[str, Any]) -> dict[str, frozenset[str]]:
+    """Path -> the kinds of value the element may be, where statically known."""
+    kinds: dict[str, frozenset[str]] = {}
+    for e in ir.entities.values():
+        if e.kind == "input" and isinstance(e.fields.get("shape"), list):
+            kind = RANK_KINDS.get(len(e.fields["shape"]))
+            if kind is not None:
+                kinds[e.path] = frozenset({kind})
+        elif e.kind == "node":
+            ops = _op_names(e, domains)
+            found = {_op_kind(o) for o in ops} if ops else {None}
+            if None not in found and "any" not in found:
+                kinds[e.path] = frozenset(k for k in found if k is not None)
+    return kinds
+
+
+def _check_kinds(e: Entity, kinds: dict[str, frozenset[str]], domains: dict[str, Any], diag: Collector) -> bool:
+    ops = [o for o in (_op_names(e, domains) or ()) if _op_kind(o) == "map"]
+    if not ops:
+        return False
+    for name, ref in _read_refs(e, domains):
+        kind = kinds.get(ref[1:])
+        if kind is not None and "map" not in kind:
+            diag.add("E0295", f"op '{ops[0]}' of '{e.path}' consumes maps (C, H, W), but `{name}` may read "
+                              f"{ref}, which is a {'/'.join(sorted(kind))}", e.span,
+                     help=("use an op of that kind (`fc` for vectors), or read a map",))
+            return True
+    return False
+
+
+def _read_refs(e: Entity, domains: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """Every reference ``e`` may read: fixed ones and the candidates of its reference decisions."""
+    yield from _fixed_refs(e)
+    for name, value in e.fields.items():
+        dom = getattr(domains.get(value.path), "domain", None) if isinstance(value, Decided) else None
+        if isinstance(dom, RefDomain):
+            for c in dom.candidates:
+                yield name, "@" + c.path

@@ -52,6 +52,12 @@ class ResumeError(SearchError):
     default_code = "E0703"
 
 
+class ExtraMissingError(SearchError):
+    """An option that needs an optional extra that is not installed (``--executor ray``: ``genolang[ray]``)."""
+
+    default_code = "E0710"
+
+
 class ReportError(GenolangError):
     """A run folder that is missing, or holds no ledger and no finished trial to report."""
 

@@ -8,10 +8,13 @@ writes the storage. Registered:
 - ``inline``: each trial runs at once in this process (one worker; the weight bank is the
   driver's, saved after each trial);
 - ``process``: a "spawn" :class:`~concurrent.futures.ProcessPoolExecutor`; each worker loads
-  the dataset once in its initializer and keeps its own weight bank.
+  the dataset once in its initializer and keeps its own weight bank;
+- ``ray``: trials as Ray tasks on a local Ray instance or a cluster
+  (:mod:`genolang.runtime.ray_executor`, the optional extra ``genolang[ray]``).
 
-A new executor (Ray, a cluster queue) is one subclass of :class:`Executor` registered with
-:func:`register_executor`: implement :meth:`Executor.open`.
+A new executor (a cluster queue) is one subclass of :class:`Executor` registered with
+:func:`register_executor`: implement :meth:`Executor.open`; an executor with options of its
+own names the config fields in ``takes`` and reads them in :meth:`Executor.from_config`.
 """
 
 from __future__ import annotations
@@ -43,6 +46,13 @@ class Executor(ABC):
 
     name: ClassVar[str] = ""
     shares_bank: ClassVar[bool] = False
+    #: the :data:`EXECUTOR_OPTIONS` this executor reads (the others must keep their defaults)
+    takes: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def from_config(cls, config: Any) -> Executor:
+        """The executor for a :class:`~genolang.runtime.study.SearchConfig` (its ``takes`` fields)."""
+        return cls()
 
     @abstractmethod
     @contextmanager
@@ -51,8 +61,12 @@ class Executor(ABC):
         """Start the workers; yield ``submit``; on exit, stop them (cancelling what has not started)."""
 
 
-#: executor name -> class; filled by :func:`register_executor`
-EXECUTORS: Registry[type[Executor]] = Registry("executor", errors=(SearchError, SearchError))
+#: executor name -> class; filled by :func:`register_executor` (and the built-in modules named here)
+EXECUTORS: Registry[type[Executor]] = Registry("executor", errors=(SearchError, SearchError),
+                                               builtins=("genolang.runtime.ray_executor",))
+#: the SearchConfig fields that belong to one executor or another (their CLI flags)
+EXECUTOR_OPTIONS = {"ray_address": "--ray-address", "cpus_per_trial": "--cpus-per-trial",
+                    "gpus_per_trial": "--gpus-per-trial"}
 
 
 def register_executor(name: str) -> Callable[[E], E]:
@@ -66,14 +80,23 @@ def register_executor(name: str) -> Callable[[E], E]:
     return decorate
 
 
-def executor_named(name: str, *, workers: int) -> Executor:
-    """The executor ``name`` (``"auto"``: inline for one worker, else the process pool)."""
+def executor_named(name: str, *, workers: int, config: Any = None) -> Executor:
+    """The executor ``name`` (``"auto"``: inline for one worker, else the process pool), made from
+    ``config`` (a SearchConfig: an option of another executor, set, is refused)."""
     if name == "auto":
         name = "inline" if workers == 1 else "process"
     cls = EXECUTORS.get(name)
     if cls.shares_bank and workers != 1:
         raise SearchError(f"executor {name!r} runs one trial at a time (got workers={workers})")
-    return cls()
+    if config is None:
+        return cls()
+    fields = type(config).model_fields
+    foreign = [flag for key, flag in EXECUTOR_OPTIONS.items()
+               if key not in cls.takes and getattr(config, key) != fields[key].default]
+    if foreign:
+        raise SearchError(f"{', '.join(foreign)} {'is an option' if len(foreign) == 1 else 'are options'} "
+                          f"of --executor ray, not of {name!r}")
+    return cls.from_config(config)
 
 
 @register_executor("inline")

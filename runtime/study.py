@@ -51,7 +51,8 @@ class SearchConfig(BaseModel):
     """Every option of one search (what ``summary.json`` records under ``search_config``).
 
     Trial strategies use ``budget`` (trials to finish, done + failed), ``steps`` (per trial;
-    default: the strategy's ``DEFAULT_STEPS``), ``train``, ``executor``/``workers``,
+    default: the strategy's ``DEFAULT_STEPS``), ``train``, ``executor``/``workers`` (with the
+    ``ray`` executor: ``ray_address``, ``cpus_per_trial``, ``gpus_per_trial``),
     ``share_weights``, ``features`` and ``final_epochs``; one-shot strategies use ``epochs``,
     ``bilevel`` and (``ssl-bmnas``) ``ssl``. Each strategy refuses options it does not take
     (:meth:`~genolang.runtime.strategy.Strategy.check_config`).
@@ -72,6 +73,9 @@ class SearchConfig(BaseModel):
     epochs: int | None = Field(None, ge=1)
     executor: str = "auto"
     workers: int = Field(1, ge=1)
+    ray_address: str | None = None
+    cpus_per_trial: float = Field(1.0, gt=0)
+    gpus_per_trial: float = Field(0.0, ge=0)
     share_weights: bool = True
     features: bool = True
     final_epochs: int = Field(0, ge=0)
@@ -134,7 +138,7 @@ class Study:
         cfg, start = self.config, time.perf_counter()
         if cfg.budget is None:
             raise SearchError(f"searcher {searcher.name!r} needs a budget (trials to finish)")
-        executor = executor_named(cfg.executor, workers=cfg.workers)
+        executor = executor_named(cfg.executor, workers=cfg.workers, config=cfg)
         check_out_dir(self.out, resume=cfg.resume)
         with locked(self.out), open_storage(cfg.storage, self.out / LEDGER_FILE) as ledger:
             if cfg.resume:

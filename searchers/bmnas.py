@@ -62,7 +62,12 @@ class OneShotStrategy(SpaceStrategy):
                                           ("--optimizer", train is not None and "optimizer" in train.model_fields_set),
                                           ("--final-epochs", config.final_epochs > 0),
                                           ("--no-cache", not config.features),
-                                          ("--labelled-fraction", config.ssl is not None and not cls.self_supervised))
+                                          ("--labelled-fraction", config.ssl is not None and not cls.self_supervised),
+                                          ("--executor ray (a supernet search runs in the driver's process)",
+                                           config.executor == "ray"),
+                                          ("--ray-address", config.ray_address is not None),
+                                          ("--cpus-per-trial", config.cpus_per_trial != 1.0),
+                                          ("--gpus-per-trial", config.gpus_per_trial != 0.0))
                  if given]
         if wrong:
             raise UsageError(f"searcher {cls.name!r} does not take {', '.join(wrong)}")

@@ -1,7 +1,7 @@
 """``genolang search``: search a space's genotypes on a dataset; the best comes out as a file.
 
 ``genolang search SPACE_FILE --searcher random --budget N --out DIR [--data avdigits]
-[--steps S] [--workers N] [--executor inline|process] [--resume] [--seed S] [--device D] [--json]`` runs
+[--steps S] [--workers N] [--executor inline|process|ray] [--resume] [--seed S] [--device D] [--json]`` runs
 the job of :func:`genolang.runtime.job.run_job`: backbones stating ``pretrain`` are trained
 first (cached), then the study (:mod:`genolang.runtime.study`) runs N trials, each trained S
 steps (default: the searcher's ``DEFAULT_STEPS``, chosen by ``benchmarks/bench_ranking.py``) on
@@ -10,6 +10,8 @@ validation accuracy, recorded in ``DIR/ledger.sqlite``; ``DIR/best.geno`` holds 
 genotype (importing SPACE_FILE). ``--final-epochs E`` then trains it beside late fusion and
 the unimodal nets and prints their test accuracies. ``--resume`` continues a search killed
 or finished in DIR (a larger ``--budget`` extends it). Phase lines go to stderr.
+``--executor ray [--ray-address ADDR] [--cpus-per-trial C] [--gpus-per-trial G]`` runs the
+trials as Ray tasks (:mod:`genolang.runtime.ray_executor`; docs/distributed.md).
 
 One-shot searchers (``bmnas``, ``ssl-bmnas``) take ``--epochs N [--alternation
 epoch|batch]`` instead of ``--budget``/``--steps``: they train the space's supernet
@@ -91,7 +93,9 @@ def search_config(args: argparse.Namespace, *, self_supervised: bool = False) ->
         return SearchConfig(searcher=args.searcher, out_dir=str(args.out), data=args.data,
                             space_file=str(args.space_file), seed=args.seed, resume=args.resume,
                             budget=args.budget, steps=args.steps, epochs=args.epochs, executor=args.executor,
-                            workers=args.workers, share_weights=not args.no_share, features=not args.no_cache,
+                            workers=args.workers, ray_address=args.ray_address,
+                            cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                            share_weights=not args.no_share, features=not args.no_cache,
                             final_epochs=args.final_epochs, device=args.device, train=_train_config(args),
                             bilevel=_bilevel_config(args), ssl=_ssl_config(args, self_supervised))
     except ValidationError as exc:
@@ -172,7 +176,13 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
                    help="training steps per trial (default: the searcher's, chosen by benchmarks/bench_ranking.py)")
     p.add_argument("--workers", type=int, default=1, help="trials run in parallel (default 1)")
     p.add_argument("--executor", default="auto", metavar="NAME",
-                   help="where trials run: inline, process (default auto: inline for one worker, else process)")
+                   help="where trials run: inline, process, ray (default auto: inline for one worker, else process)")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="--executor ray: join the Ray cluster at ADDR (host:port or auto; default: start Ray here)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, metavar="C",
+                   help="--executor ray: CPUs Ray reserves per trial (default 1)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="G",
+                   help="--executor ray: GPUs Ray reserves per trial, fractions allowed (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the search recorded in --out")
     p.add_argument("--seed", type=int, default=0, help="seed of the searcher, the data and the training")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")

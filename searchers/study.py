@@ -37,6 +37,7 @@ def run_study(study: Study) -> Outcome:
 def run_search(space: Space, data: MultimodalDataset | str, *, searcher: str = "random", budget: int,
                out_dir: str | Path, steps: int | None = None, train_config: Any = None, seed: int = 0,
                resume: bool = False, workers: int = 1, executor: str = "auto", share_weights: bool = True,
+               ray_address: str | None = None, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
                progress: bool = False, trial_fn: TrialFn | None = None, space_file: str | Path | None = None,
                device: str | None = None, searcher_options: Mapping[str, Any] | None = None,
                pretrained: Mapping[str, Any] | None = None, features: Any = True,
@@ -50,6 +51,8 @@ def run_search(space: Space, data: MultimodalDataset | str, *, searcher: str = "
         config = SearchConfig(searcher=searcher, searcher_options=dict(searcher_options or {}), out_dir=str(out_dir),
                               data=data if isinstance(data, str) else data.name, seed=seed, resume=resume,
                               budget=budget, steps=steps, executor=executor, workers=workers,
+                              ray_address=ray_address, cpus_per_trial=cpus_per_trial,
+                              gpus_per_trial=gpus_per_trial,
                               share_weights=share_weights, features=features is not False, device=device,
                               train=train_config, space_file=None if space_file is None else str(space_file))
     except ValidationError as exc:

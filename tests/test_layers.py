@@ -22,6 +22,7 @@ LAYERS = {"genolang": ("genolang", 0), "compiler": ("genolang.compiler", 1), "ru
 SEARCH_LAYER = ("genolang.runtime.search", "genolang.runtime.search_trial", "genolang.runtime.bilevel",
                 "genolang.runtime.ledger", "genolang.runtime.sharing", "genolang.runtime.job",
                 "genolang.runtime.study", "genolang.runtime.strategy", "genolang.runtime.executors",
+                "genolang.runtime.ray_executor",
                 "genolang.runtime.runfolder", "genolang.runtime.tables", "genolang.runtime.ssl",
                 "genolang.searchers")
 

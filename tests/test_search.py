@@ -9,6 +9,7 @@ module-level so that worker and killed processes can import them.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import signal
@@ -320,8 +321,15 @@ def test_trials_start_from_shared_weights_unless_disabled(tmp_path):
     assert [t.metrics["shared_tensors"] for t in alone.trials] == [0, 0]
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if EXECUTORS.get(n).shares_bank else [pytest.mark.slow])
-                                  for n in EXECUTORS.names()])
+def _executor_marks(name: str) -> list:
+    """Out-of-process executors are slow; ``ray`` needs its extra."""
+    marks = [] if EXECUTORS.get(name).shares_bank else [pytest.mark.slow]
+    if name == "ray":
+        marks.append(pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="pip install 'genolang[ray]'"))
+    return marks
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_executor_marks(n)) for n in EXECUTORS.names()])
 def test_every_executor_finishes_the_budget(tmp_path, name):
     space, _ = write_space(tmp_path)
     inline = EXECUTORS.get(name).shares_bank  # runs in this process, one trial at a time

@@ -152,6 +152,13 @@ def test_a_torchvision_backbone_with_named_taps_compiles():
      4, "has 3 taps"),
     ("  input x { shape = [1, 28, 28] }\n  backbone b { model = lenet_image; in = @x; name = \"resnet18\" }",
      "E0242", 4, "`name` is a field of `model = torchvision` backbones only"),
+    # found by the fuzz test (a mutated bmnas_avmnist.geno): a reference field holding a number
+    ("  input x { shape = [3, 8, 8] }\n  node a { op = conv3x3; in = @x }\n  head h { in = 0; classes = 2 }",
+     "E0242", 5, "invalid head in: expected one reference"),
+    ("  input x { shape = [3, 8, 8] }\n  group g { in = 3; node a { op = conv3x3 } }\n"
+     "  head h { in = @g; classes = 2 }", "E0242", 4, "invalid group in"),
+    ("  input x { shape = [3, 8, 8] }\n  head h { in: choice(1, 2); classes = 2 }", "E0290", 4,
+     "`in` of a head must be one reference"),
 ])
 def test_a_field_of_the_wrong_type_or_range_is_refused_at_its_line(body, code, line, fragment):
     err = refused(f"{H}space s version 1 {{\n{body}\n}}\n")
@@ -179,6 +186,17 @@ def test_a_field_of_the_wrong_type_or_range_is_refused_at_its_line(body, code, l
      "  head h { in = @b; classes = 2 }", "E0293", 6, "built only when deep == True"),
     ("  input x { shape = [4] }\n  n: int(0..2)\n  node a[n] { op = fc; in = @x }\n"
      "  head h { in = @a; classes = 2 }", "E0293", 6, "reads @a, which is built only when n > 0"),
+    ("  input v { shape = [12] }\n  node a { op: choice(conv3x3, sep3x3); in = @v }\n"
+     "  head h { in = @a; classes = 2 }", "E0295", 4, "op 'conv3x3' of 'a' consumes maps"),
+    ("  input x { shape = [3, 8, 8] }\n  node f { op = fc; hidden = 4; in = @x }\n"
+     "  node c { op = sep3x3; in: one(x, f) }\n  head h { in = @c; classes = 2 }", "E0295", 5,
+     "may read @f, which is a vector"),
+    ("  input x { shape = [3, 8, 8] }\n  node a { op: choice(conv3x3, conv); kernel = 3; in = @x }\n"
+     "  head h { in = @a; classes = 2 }", "E0296", 4, "op 'conv3x3' of 'a' takes no field 'kernel'"),
+    ("  input x { shape = [4] }\n  node a { op = fc; hidden = 4; stride = 2; in = @x }\n"
+     "  head h { in = @a; classes = 2 }", "E0296", 4, "op 'fc' of 'a' takes no field 'stride'"),
+    ("  input x { shape = [3, 8, 8] }\n  node a { op = dropout; p: choice(0.5, 1.5); in = @x }\n"
+     "  head h { in = @a; classes = 2 }", "E0296", 4, "field 'p' = 1.5"),
 ])
 def test_a_structure_some_genotype_cannot_build_is_refused(body, code, line, fragment):
     err = refused(f"{H}space s version 1 {{\n{body}\n}}\n")
