@@ -229,7 +229,7 @@ def test_register_op_extends_check_and_compile():
         assert node.attrs["params"] == {"k": 3}
         x = torch.randn(2, 4, 6, 6)
         assert torch.equal(OPS.get("times_k").build(c_in=4, c_out=4, k=3)(x), 3 * x)
-        with pytest.raises(GenolangError, match="parameter 'k': expected an int in \\[1, inf\\]"):
+        with pytest.raises(GenolangError, match="field 'k' = 0: expected an int in \\[1, inf\\]"):
             bad = genolang.loads(SPACE.replace("k = 3", "k = 0")).space()
             compile_genotype(bad, bad.default())
     finally:

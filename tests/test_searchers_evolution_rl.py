@@ -36,8 +36,8 @@ space two version 1 {
 WITH_FLOAT = """genolang 1
 space floaty version 1 {
   input x { shape = [4] }
-  node a { op = fc; hidden = 4; act = relu; dropout: float(0.0..0.5); inp = @x }
-  head y { in = @a; classes = 2 }
+  node a { op = fc; hidden = 4; act = relu; inp = @x }
+  head y { in = @a; classes = 2; dropout: float(0.0..0.5) }
 }
 """
 
