@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from genolang.compiler.builder import Value
-from genolang.compiler.errors import CompileError
 from genolang.compiler.lower import Lowering
 from genolang.compiler.lower_nodes import NODE_KEYS, Frame
 from genolang.compiler.lower_ops import adapt, apply_node

@@ -6,7 +6,7 @@ data only in its other fields, and a ``kind`` tag so unions are discriminated.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, NamedTuple, Union
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -130,7 +130,7 @@ class RecordV(Node):
 
 
 Value = Annotated[
-    Union[Sym, IntV, FloatV, BoolV, StrV, RefV, LabelledV, RepeatedV, ExprV, ListV, RecordV],
+    Sym | IntV | FloatV | BoolV | StrV | RefV | LabelledV | RepeatedV | ExprV | ListV | RecordV,
     Field(discriminator="kind"),
 ]
 
@@ -165,7 +165,7 @@ class BinE(Node):
     right: Expr
 
 
-Expr = Annotated[Union[NumE, StrE, QName, NegE, BinE], Field(discriminator="kind")]
+Expr = Annotated[NumE | StrE | QName | NegE | BinE, Field(discriminator="kind")]
 
 
 class RangeArg(Node):
@@ -180,7 +180,7 @@ class Kwarg(Node):
     value: Expr
 
 
-Arg = Annotated[Union[NumE, StrE, QName, NegE, BinE, RangeArg, Kwarg], Field(discriminator="kind")]
+Arg = Annotated[NumE | StrE | QName | NegE | BinE | RangeArg | Kwarg, Field(discriminator="kind")]
 
 
 # ------------------------------------------------------------------ domains
@@ -195,7 +195,7 @@ class Call(Node):
     args: tuple[Arg, ...]
 
 
-DomainExpr = Annotated[Union[EnumRef, Call], Field(discriminator="kind")]
+DomainExpr = Annotated[EnumRef | Call, Field(discriminator="kind")]
 
 
 # ------------------------------------------------------------------ conditions
@@ -228,7 +228,7 @@ class BoolOp(Node):
     right: Cond
 
 
-Cond = Annotated[Union[Cmp, In, Truthy, Not, BoolOp], Field(discriminator="kind")]
+Cond = Annotated[Cmp | In | Truthy | Not | BoolOp, Field(discriminator="kind")]
 
 
 # ------------------------------------------------------------------ members
@@ -286,7 +286,7 @@ class Require(Node):
 
 
 Member = Annotated[
-    Union[Decision, FieldM, Block, EnumDecl, Let, When, Forbid, Require],
+    Decision | FieldM | Block | EnumDecl | Let | When | Forbid | Require,
     Field(discriminator="kind"),
 ]
 
@@ -326,7 +326,7 @@ class Import(Node):
     path: str
 
 
-Item = Annotated[Union[SpaceDecl, GenotypeDecl, Import], Field(discriminator="kind")]
+Item = Annotated[SpaceDecl | GenotypeDecl | Import, Field(discriminator="kind")]
 
 
 class Module(Node):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from genolang.conditions import Condition
 from genolang.errors import did_you_mean
@@ -370,4 +370,4 @@ class RefDomain:
         return out
 
 
-Domain = Union[IntDomain, FloatDomain, ChoiceDomain, BoolDomain, RefDomain]
+Domain = IntDomain | FloatDomain | ChoiceDomain | BoolDomain | RefDomain

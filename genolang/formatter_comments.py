@@ -65,7 +65,7 @@ class _Sink(threading.local):
 _SINK = _Sink()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _comment_parser() -> Lark:
     return build(lexer_callbacks={"COMMENT": _SINK})
 

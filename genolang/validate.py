@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from genolang import ast as A
 from genolang.conditions import all_hold

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from plugin_install import install, uninstall, write_dist_info
 
 import genolang
 from genolang import catalog
@@ -24,7 +25,6 @@ from genolang.errors import GenolangError
 from genolang.fields import Field
 from genolang.opmeta import ACTIVATION_META, BACKBONE_META, OP_META, MetaError
 from genolang.registry import Registry, RegistryError, UnknownNameError
-from plugin_install import install, uninstall, write_dist_info
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "examples" / "plugins" / "genolang_example_ops"
@@ -107,7 +107,7 @@ def test_broken_plugin_is_named(tmp_path):
     added = install(project, site)
     try:
         reg: Registry[object] = Registry("thing", entry_points="genolang.test_things")
-        with pytest.raises(RegistryError, match="plugin 'missing'.*failed to load") as err:
+        with pytest.raises(RegistryError, match=r"plugin 'missing'.*failed to load") as err:
             reg.get("answer")
         assert err.value.code == "E0002"
         good: Registry[object] = Registry("thing", entry_points="genolang.test_things")
