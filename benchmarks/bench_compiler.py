@@ -34,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,7 @@ def twin_rows(stem: str, opts: argparse.Namespace) -> list[Row]:
     with torch.no_grad():
         for batch in (1, 64):
             inputs = example_inputs(net, batch, device=device)
-            fns = {name: (lambda m=m.eval(), x=inputs: m(*x)) for name, m in models.items()}
+            fns = {name: partial(m.eval(), *inputs) for name, m in models.items()}
             rows.append(vs_twin(stem, f"forward b{batch} (eval, no_grad)",
                                 interleaved(fns, seconds=opts.seconds, sync=sync)))
     inputs, labels = example_inputs(net, 64, device=device), torch.arange(64, device=device) % 10

@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                                 trial_fn=noop_trial).wall_s for e in ("inline", "ray")]
             overhead = (walls[1] - walls[0]) / args.noop * 1000
     load = os.getloadavg()[0]
-    note_text = f"machine: {os.cpu_count()} CPUs, load average {load:.1f} when done (a busy machine gives noisy figures)"
+    note_text = (f"machine: {os.cpu_count()} CPUs, load average {load:.1f} when done "
+                 "(a busy machine gives noisy figures)")
     if args.json:
         print(json.dumps({"rows": [asdict(r) for r in rows], "ray_start_s": ray_start,
                           "ray_overhead_ms": overhead, "load": load}))

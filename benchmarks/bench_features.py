@@ -55,8 +55,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from bench_spaces import load_space, note, pretrain
+
 DEFAULT_SPACES = "mfas_avdigits,mfas_avmnist,bmnas_avmnist"
 TARGET = {"mfas_avdigits": 20.0}
 

@@ -59,7 +59,8 @@ def main() -> None:
         space.from_json(json.loads(text))
 
     rows = [
-        ("MFAS genotype text: parse + validate", rate(from_text, texts, opts.seconds), "genotypes/s", ">= 5000", 5000, "min"),
+        ("MFAS genotype text: parse + validate", rate(from_text, texts, opts.seconds), "genotypes/s", ">= 5000",
+         5000, "min"),
         ("MFAS genotype JSON: parse + validate", rate(from_json, jsons, opts.seconds), "genotypes/s", "", None, "min"),
         ("genolang check (genotype + imported space)", startup(["check", str(GENOTYPE)]), "s", "< 0.3", 0.3, "max"),
         ("genolang check (all examples)", startup(["check", *map(str, sorted((ROOT / "examples").rglob("*.geno")))]),

@@ -53,8 +53,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from bench_spaces import load_space, note, pretrain
+
 DEFAULT_SPACES = "mfas_avdigits,bmnas_avmnist"
 DEFAULT_STEPS = "10,25,50,100,200,400"
 TAU_GOAL = 0.5

@@ -47,8 +47,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make `benchmarks.*` importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_compiler import (RATIO_TARGET, Row, Timing, count_rows, interleaved, make_sync,  # noqa: E402
-                                       ort_runner, ort_session, setup, table)
+from benchmarks.bench_compiler import (  # noqa: E402
+    RATIO_TARGET,
+    Row,
+    Timing,
+    count_rows,
+    interleaved,
+    make_sync,
+    ort_runner,
+    ort_session,
+    setup,
+    table,
+)
 from benchmarks.twins_randomnet import STEM, build_pair  # noqa: E402
 from genolang.runtime.dataset import MultimodalDataset  # noqa: E402
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -23,9 +24,9 @@ from genolang.document import load
 from genolang.genotype import Genotype
 from genolang.runtime.bilevel import BilevelConfig, run_bilevel
 from genolang.runtime.dataset import MultimodalDataset
-from genolang.searchers.study import run_search
 from genolang.runtime.ssl import SslConfig, run_ssl_search, ssl_finetune
 from genolang.runtime.train import TrainConfig, train
+from genolang.searchers.study import run_search
 from genolang.space import Space
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,8 @@ from typing import Any as _Any
 _EXPORTS: dict[str, str] = {
     "ACTIVATIONS": "activations", "ActivationSpec": "activations", "register_activation": "activations",
     "BACKBONES": "backbones", "Backbone": "backbones", "BackboneSpec": "backbones",
-    "CompileError": "errors", "ExportError": "errors", "OpParamError": "errors", "RegistryError": "errors", "ShapeError": "errors",
+    "CompileError": "errors", "ExportError": "errors", "OpParamError": "errors", "RegistryError": "errors",
+    "ShapeError": "errors",
     "UnknownNameError": "errors",
     "FRONTENDS": "frontends", "FrontendSpec": "frontends",
     "OPS": "ops", "OpSpec": "ops", "register_op": "ops",

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Literal, Union
+from typing import Literal
 
 import torch
 
-Weights = Union[torch.Tensor, Sequence[float], Sequence[Sequence[float]]]
+Weights = torch.Tensor | Sequence[float] | Sequence[Sequence[float]]
 
 
 def _floats(row: object, what: str) -> list[float]:

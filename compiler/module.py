@@ -306,7 +306,7 @@ def compile_forward(g: torch.fx.Graph) -> tuple[Any, str]:
     key = f"<genolang.GraphNet.forward#{next(_COUNTER)}>"
     linecache.cache[key] = (len(src), None, src.splitlines(True), key)  # tracebacks and inspect show it
     scope = dict(py.globals)
-    exec(compile(src, key, "exec"), scope)  # noqa: S102 - our own generated code, compiled once
+    exec(compile(src, key, "exec"), scope)  # our own generated code, compiled once
     return scope["forward"], src
 
 

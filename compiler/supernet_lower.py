@@ -22,10 +22,9 @@ be given a value in ``fixed``; otherwise the supernet is refused naming the deci
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from genolang.compiler.builder import Value
-from genolang.compiler.errors import CompileError
 from genolang.compiler.lower import Lowering
 from genolang.compiler.lower_nodes import NODE_KEYS, Frame
 from genolang.compiler.lower_ops import adapt, apply_node
@@ -36,7 +35,7 @@ from genolang.ir import Computed, Decided, Entity
 from genolang.space import Space
 from genolang.validate import active_candidates
 
-RelaxedDomain = Union[ChoiceDomain, RefDomain]  # what a supernet relaxes: op/act choices, references
+RelaxedDomain = ChoiceDomain | RefDomain  # what a supernet relaxes: op/act choices, references
 
 #: the op a relaxed labelled edge may also take: no edge at all (derivation excludes it)
 NONE_OP = "none"

@@ -11,5 +11,18 @@ from genolang.space import Decision, Space
 
 __version__ = "0.1.0"
 
-__all__ = ["Decision", "Document", "GenolangError", "GenolangSyntaxError", "Genotype", "GenotypeError",
-           "LimitError", "Space", "SpaceError", "UsageError", "load", "loads", "__version__"]
+__all__ = [
+           "Decision",
+           "Document",
+           "GenolangError",
+           "GenolangSyntaxError",
+           "Genotype",
+           "GenotypeError",
+           "LimitError",
+           "Space",
+           "SpaceError",
+           "UsageError",
+           "__version__",
+           "load",
+           "loads",
+]

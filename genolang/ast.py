@@ -6,7 +6,7 @@ data only in its other fields, and a ``kind`` tag so unions are discriminated.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, NamedTuple, TypeVar, Union
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -131,7 +131,7 @@ class RecordV(Node):
 
 
 Value = Annotated[
-    Union[Sym, IntV, FloatV, BoolV, StrV, RefV, LabelledV, RepeatedV, ExprV, ListV, RecordV],
+    Sym | IntV | FloatV | BoolV | StrV | RefV | LabelledV | RepeatedV | ExprV | ListV | RecordV,
     Field(discriminator="kind"),
 ]
 
@@ -166,7 +166,7 @@ class BinE(Node):
     right: Expr
 
 
-Expr = Annotated[Union[NumE, StrE, QName, NegE, BinE], Field(discriminator="kind")]
+Expr = Annotated[NumE | StrE | QName | NegE | BinE, Field(discriminator="kind")]
 
 
 class RangeArg(Node):
@@ -181,7 +181,7 @@ class Kwarg(Node):
     value: Expr
 
 
-Arg = Annotated[Union[NumE, StrE, QName, NegE, BinE, RangeArg, Kwarg], Field(discriminator="kind")]
+Arg = Annotated[NumE | StrE | QName | NegE | BinE | RangeArg | Kwarg, Field(discriminator="kind")]
 
 
 # ------------------------------------------------------------------ domains
@@ -196,7 +196,7 @@ class Call(Node):
     args: tuple[Arg, ...]
 
 
-DomainExpr = Annotated[Union[EnumRef, Call], Field(discriminator="kind")]
+DomainExpr = Annotated[EnumRef | Call, Field(discriminator="kind")]
 
 
 # ------------------------------------------------------------------ conditions
@@ -229,7 +229,7 @@ class BoolOp(Node):
     right: Cond
 
 
-Cond = Annotated[Union[Cmp, In, Truthy, Not, BoolOp], Field(discriminator="kind")]
+Cond = Annotated[Cmp | In | Truthy | Not | BoolOp, Field(discriminator="kind")]
 
 
 # ------------------------------------------------------------------ members
@@ -287,7 +287,7 @@ class Require(Node):
 
 
 Member = Annotated[
-    Union[Decision, FieldM, Block, EnumDecl, Let, When, Forbid, Require],
+    Decision | FieldM | Block | EnumDecl | Let | When | Forbid | Require,
     Field(discriminator="kind"),
 ]
 
@@ -327,7 +327,7 @@ class Import(Node):
     path: str
 
 
-Item = Annotated[Union[SpaceDecl, GenotypeDecl, Import], Field(discriminator="kind")]
+Item = Annotated[SpaceDecl | GenotypeDecl | Import, Field(discriminator="kind")]
 
 
 class Module(Node):

@@ -8,8 +8,9 @@ same predicate form serves ``forbid``.
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Union
+from typing import Any
 
 _MISSING = object()
 _CMP = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
@@ -103,7 +104,7 @@ class Logic:
         return f" {self.op} ".join(f"({c.text()})" for c in self.operands)
 
 
-Condition = Union[CountCond, Compare, Member, Logic]
+Condition = CountCond | Compare | Member | Logic
 
 
 def all_hold(conds: tuple[Condition, ...], values: Mapping[str, Any]) -> bool:

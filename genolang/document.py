@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from genolang import ast as A
-from genolang.errors import (Collector, Diagnostic, GenolangError, GenolangSyntaxError, GenotypeError, LimitError,
-                             Source, SpaceError, UsageError, did_you_mean)
+from genolang.errors import (
+    Collector,
+    Diagnostic,
+    GenolangError,
+    GenolangSyntaxError,
+    GenotypeError,
+    LimitError,
+    Source,
+    SpaceError,
+    UsageError,
+    did_you_mean,
+)
 from genolang.genotype import Genotype
 from genolang.parser import parse
 from genolang.resolve import resolve_space

@@ -16,7 +16,7 @@ import math
 import random
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NoReturn, Union
+from typing import Any, Literal, NoReturn
 
 from genolang.conditions import Condition
 from genolang.errors import did_you_mean
@@ -372,4 +372,4 @@ class RefDomain:
         return out
 
 
-Domain = Union[IntDomain, FloatDomain, ChoiceDomain, BoolDomain, RefDomain]
+Domain = IntDomain | FloatDomain | ChoiceDomain | BoolDomain | RefDomain

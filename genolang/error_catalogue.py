@@ -162,7 +162,8 @@ CATALOGUE: tuple[ErrorCase, ...] = (
               3, 32, "unknown op 'conv33'", "conv3x3"),
     ErrorCase("E0240", "default outside the domain", _space("  width: int(8..256) = 300\n"), 3, 24,
               "default 300 is outside 8..256"),
-    ErrorCase("E0242", "invalid fixed field value", _space("  input x { shape = [1] }\n  backbone b { model = lenet_imag; in = @x }\n"),
+    ErrorCase("E0242", "invalid fixed field value",
+              _space("  input x { shape = [1] }\n  backbone b { model = lenet_imag; in = @x }\n"),
               4, 24, "invalid backbone model", "lenet_image"),
     ErrorCase("E0243", "required field missing", _space("  input x { dtype = float32 }\n"), 3, 9,
               "this input needs a field 'shape'"),
@@ -210,7 +211,8 @@ CATALOGUE: tuple[ErrorCase, ...] = (
               _space("  input x { shape = [4] }\n  deep: bool\n  when deep { node b { op = fc; in = @x } }\n"
                      "  head h { in = @b; classes = 2 }\n"), 6, 8, "which is built only when deep == True"),
     ErrorCase("E0294", "node that may have no input",
-              _space("  input x { shape = [4] }\n  node b { op = fc; in: subset(x) }\n  head h { in = @b; classes = 2 }\n"),
+              _space("  input x { shape = [4] }\n  node b { op = fc; in: subset(x) }\n"
+                     "  head h { in = @b; classes = 2 }\n"),
               4, 8, "node 'b' may have no input"),
     ErrorCase("E0295", "map op reading an element that is never a map",
               _space("  input v { shape = [12] }\n  node a { op: choice(conv3x3, sep3x3); in = @v }\n"
@@ -423,5 +425,9 @@ def _suggest(case: ErrorCase) -> str:
     return f"; suggests `{case.suggestion}`" if case.suggestion else ""
 
 
-def write_markdown(path: str | Path = Path(__file__).resolve().parents[1] / "docs" / "errors.md") -> None:
+#: the generated page, in the source tree
+DOCS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
+
+
+def write_markdown(path: str | Path = DOCS_PAGE) -> None:
     Path(path).write_text(render_markdown(), encoding="utf-8")

@@ -8,8 +8,9 @@ them rustc-style: ``file:line:col``, the source line and a caret under the culpr
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from genolang.ast import Span
 

@@ -46,7 +46,7 @@ class Field:
         v: Any = value
         if value is None and self.optional:
             return None
-        if type(value) is bool and self.type != "bool" or not isinstance(value, TYPES[self.type]):
+        if (type(value) is bool and self.type != "bool") or not isinstance(value, TYPES[self.type]):
             return f"expected {self.describe()}, got {value!r}"
         if self.choices and value not in self.choices:
             return f"expected one of {', '.join(repr(c) for c in self.choices)}, got {value!r}"

@@ -28,8 +28,16 @@ from lark import Token, Tree
 
 from genolang import ast as A
 from genolang import formatter_exprs as X
-from genolang.formatter_comments import (Layout, Part, attach, end_line, first_line, has_comment, kids,
-                                         parse_with_comments)
+from genolang.formatter_comments import (
+    Layout,
+    Part,
+    attach,
+    end_line,
+    first_line,
+    has_comment,
+    kids,
+    parse_with_comments,
+)
 from genolang.parser import Builder, parse
 
 WIDTH = 88

@@ -20,13 +20,11 @@ import functools
 import threading
 from dataclasses import dataclass, field
 
-from typing import Union
-
 from lark import Lark, Token, Tree
 
 from genolang.lalr import build
 
-Part = Union[Tree[Token], Token]  # a child of a lark tree
+Part = Tree[Token] | Token  # a child of a lark tree
 
 # How many leading children of each container rule are header parts rather than entries.
 _HEADER_PARTS = {"start": 0, "space": 2, "block": 3, "when_block": 1, "genotype": 4,
@@ -69,7 +67,7 @@ class _Sink(threading.local):
 _SINK = _Sink()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _comment_parser() -> Lark:
     return build(lexer_callbacks={"COMMENT": _SINK})
 

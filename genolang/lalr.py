@@ -18,7 +18,7 @@ def build(**options: Any) -> Lark:
                 maybe_placeholders=True, **options)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tree_parser(strict: bool = False) -> Lark:
     """The shared LALR parser (cached; ``strict`` makes lark refuse grammar collisions)."""
     return build(strict=strict, cache=not strict)

@@ -7,7 +7,6 @@ validator could spend time or memory (or recurse) on it.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -29,7 +28,7 @@ MAX_CONSTANT = 10**18             # magnitude of a computed constant (`let X = A
 
 BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[\[\]{}()]')
 _TOKEN = re.compile(r"\w+|[^\w\s]")
-_LONG = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|(?<!\w)\w{%d,}' % (MAX_TOKEN_CHARS + 1))
+_LONG = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|(?<!\w)\w{' + str(MAX_TOKEN_CHARS + 1) + ',}')
 _OPEN, _CLOSE = "([{", ")]}"
 
 

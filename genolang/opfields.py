@@ -41,7 +41,7 @@ def node_problem(e: Entity, domains: dict[str, Any]) -> str | None:
     for op in _ops(e, domains):
         try:
             accepted = OP_META.get(str(op)).node_fields()
-        except Exception:  # noqa: BLE001 - an unknown op is reported as such (E0236)
+        except Exception:  # an unknown op is reported as such (E0236)
             continue
         for name, value in e.fields.items():
             if name in SKIPPED or _is_input(value, domains):

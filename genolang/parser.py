@@ -18,7 +18,6 @@ from genolang.lalr import tree_parser
 from genolang.limits import check_space_text, check_text, check_tree
 from genolang.syntax_errors import explain
 from genolang.value_exprs import value_arith, value_neg
-from genolang.syntax_errors import explain
 
 LANGUAGE_VERSION = 1
 

@@ -233,7 +233,7 @@ class Registry(Generic[T]):
         """Import one entry point; an object it names that its import did not register is added."""
         try:
             obj = ep.load()
-        except Exception as exc:  # noqa: BLE001 - a plugin may fail in any way; say which one
+        except Exception as exc:  # a plugin may fail in any way; say which one
             raise self._duplicate(f"{self.kind} plugin {ep.name!r} ({ep.value}) of entry point group "
                                   f"{self.group!r} failed to load: {type(exc).__name__}: {exc}") from None
         if isinstance(obj, ModuleType) or ep.name in self._entries:

@@ -12,12 +12,12 @@ from genolang import ast as A
 from genolang import catalog
 from genolang.conditions import Compare, Condition, CountCond, Logic, Member
 from genolang.domains import IntDomain, Mismatch
-from genolang.errors import Collector, SpaceError, Source, did_you_mean
+from genolang.errors import Collector, Source, SpaceError, did_you_mean
 from genolang.ir import Decided, DecisionIR, Entity, ForbidIR, RequireIR, SpaceIR
 from genolang.limits import MAX_CONSTANT, MAX_COUNT, MAX_INSTANCES, expansion, too_many
 from genolang.resolve_domain import DomainBuilder
-from genolang.structure import check_structure
 from genolang.scope import Binding, RefError, Scope, resolve_refset, split_path
+from genolang.structure import check_structure
 from genolang.values import FieldChecker, plain
 
 KINDS = tuple(catalog.BLOCK_FIELDS)
@@ -319,4 +319,4 @@ def resolve_space(decl: A.SpaceDecl, source: Source) -> SpaceIR:
     return Resolver(source).space(decl)
 
 
-__all__ = ["resolve_space", "Resolver", "RefError", "resolve_refset", "split_path"]
+__all__ = ["RefError", "Resolver", "resolve_refset", "resolve_space", "split_path"]

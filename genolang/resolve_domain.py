@@ -8,8 +8,17 @@ from typing import Any
 
 from genolang import ast as A
 from genolang import catalog
-from genolang.domains import (MODES, BoolDomain, Candidate, ChoiceDomain, Domain, FloatDomain, IntDomain, Mismatch,
-                              RefDomain)
+from genolang.domains import (
+    MODES,
+    BoolDomain,
+    Candidate,
+    ChoiceDomain,
+    Domain,
+    FloatDomain,
+    IntDomain,
+    Mismatch,
+    RefDomain,
+)
 from genolang.errors import did_you_mean
 from genolang.resolve_base import ResolverBase
 from genolang.scope import Binding, RefError, Scope, resolve_refset
@@ -114,7 +123,8 @@ class DomainBuilder(ResolverBase):
         if step < 1 or (log and step < 2 and step != 1):
             raise Mismatch("E0234", f"step must be a positive integer (got {step})")
         if log and lo <= 0:
-            raise Mismatch("E0234", f"log scale needs a positive lower bound (got {lo}); bounds are values, not exponents")
+            raise Mismatch("E0234", f"log scale needs a positive lower bound (got {lo}); "
+                                    "bounds are values, not exponents")
         dom = IntDomain(lo, hi, step, log)
         if step > 1 and dom.values()[-1] != hi:
             raise Mismatch("E0234", f"step {step} does not divide {lo}..{hi} (last value would be {dom.values()[-1]})")
@@ -128,7 +138,8 @@ class DomainBuilder(ResolverBase):
         if lo >= hi:
             raise Mismatch("E0234", f"empty range {lo}..{hi}: lower bound must be below the upper bound")
         if log and lo <= 0:
-            raise Mismatch("E0234", f"log scale needs a positive lower bound (got {lo}); bounds are values, not exponents")
+            raise Mismatch("E0234", f"log scale needs a positive lower bound (got {lo}); "
+                                    "bounds are values, not exponents")
         try:
             if math.isfinite(float(hi) - float(lo)):
                 return FloatDomain(float(lo), float(hi), log)

@@ -135,7 +135,7 @@ def resolve_refset(parts: tuple[str | int, ...], scope: Scope) -> list[Candidate
     things = target if isinstance(target, list) else _as_slots(target)
     out = []
     for b in things:
-        if b.kind not in REFERABLE or b.kind == "decision" and b.items is None:
+        if b.kind not in REFERABLE or (b.kind == "decision" and b.items is None):
             raise RefError("E0252", f"'{b.path}' is a {b.kind}, not something a reference can point to")
         if b.path == scope.prefix or scope.prefix.startswith((b.path + ".", b.path + "[")):
             raise RefError("E0253", f"'{b.path}' contains this declaration: referring to it would make a cycle")

@@ -183,7 +183,7 @@ def _op_kind(name: Any) -> str | None:
 
     try:
         return OP_META.get(str(name)).kind
-    except Exception:  # noqa: BLE001 - an unknown op is reported elsewhere (E0236)
+    except Exception:  # an unknown op is reported elsewhere (E0236)
         return None
 
 

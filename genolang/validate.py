@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator
-from typing import Any, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from genolang import ast as A
-from genolang.conditions import all_hold
-from genolang.conditions import Condition
+from genolang.conditions import Condition, all_hold
 from genolang.domains import Mismatch, RefDomain
 from genolang.errors import Collector, GenotypeError, Source, did_you_mean
 from genolang.genotype import Genotype

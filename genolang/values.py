@@ -11,8 +11,8 @@ from genolang.errors import did_you_mean
 from genolang.fieldtypes import UNSEARCHED, bad_domain, bad_value
 from genolang.ir import Computed, Decided, Entity
 from genolang.resolve_arith import ArithResolver
-from genolang.value_exprs import to_expr
 from genolang.scope import Binding, RefError, Scope, resolve_refset, split_path
+from genolang.value_exprs import to_expr
 
 PREV = ("prev", "prev2")
 REQUIRED = {"input": ("shape",), "backbone": ("model", "in"), "head": ("in", "classes"),
@@ -190,8 +190,9 @@ class FieldChecker(ArithResolver):
     def check_decided(self, kind: str, m: A.Decision, domain: Any) -> None:
         """A decision on a field: the field must be searchable and take every value of the domain."""
         if kind in UNSEARCHED:
-            self.err("E0291", f"{'an' if kind == 'input' else 'a'} {kind}'s `{m.name}` cannot be searched: it describes the "
-                              f"{'data' if kind == 'input' else 'pretrained model'}, not the architecture",
+            self.err("E0291", f"{'an' if kind == 'input' else 'a'} {kind}'s `{m.name}` cannot be searched: "
+                              f"it describes the {'data' if kind == 'input' else 'pretrained model'}, "
+                              "not the architecture",
                      m.span, help=("give it a fixed value (`name = value`)",))
             return
         problem = bad_domain(kind, m.name, domain)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -110,7 +111,7 @@ def stratified_split(labels: np.ndarray, sizes: tuple[int, ...], rng: np.random.
     if sum(sizes) > len(order):
         raise DataError(f"split sizes {sizes} exceed the {len(order)} samples")
     bounds = np.cumsum((0, *sizes))
-    return [rng.permutation(order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [rng.permutation(order[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
 def pca_degrade(train: np.ndarray, others: list[np.ndarray], energy: float) -> tuple[list[np.ndarray], int, float]:
@@ -162,7 +163,7 @@ def _speaker_variants(recipe: Recipe, seed: int) -> list[list[str]]:
     bounds = np.cumsum((0, *recipe.speaker_variants))
     if bounds[-1] > len(order):
         raise DataError(f"recipe wants {bounds[-1]} voice variants; eSpeak NG offers {len(order)}")
-    return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    return [order[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def _images(recipe: Recipe, seed: int) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, Any]]:

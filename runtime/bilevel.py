@@ -48,15 +48,23 @@ from torch import nn
 from torch.nn import functional as F
 
 from genolang.compiler.errors import CompileError
+from genolang.files import atomic_write
 from genolang.genotype import Genotype
 from genolang.runtime.data import load_dataset
 from genolang.runtime.dataset import MultimodalDataset, Split
 from genolang.runtime.errors import DivergedError, SearchError
 from genolang.runtime.evaluation import evaluate, first_output, progress_bar
 from genolang.runtime.ledger import SCORE_KEY, Ledger, Trial
-from genolang.files import atomic_write
-from genolang.runtime.runfolder import (LEDGER_FILE, check_out_dir, check_resumed_ledger, locked, space_file_of,
-                                        write_best, write_summary, write_trials)
+from genolang.runtime.runfolder import (
+    LEDGER_FILE,
+    check_out_dir,
+    check_resumed_ledger,
+    locked,
+    space_file_of,
+    write_best,
+    write_summary,
+    write_trials,
+)
 from genolang.runtime.search import SearchResult
 from genolang.space import Space
 

@@ -6,7 +6,8 @@ Each group lives in its own module and imports torch only inside its handlers, s
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from genolang.modules import import_all
 

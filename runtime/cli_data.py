@@ -9,7 +9,8 @@ before or after the leaf command. Importing this module imports no torch: the ha
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from genolang.cli import EXIT_OK, out, out_json
 from genolang.errors import UsageError

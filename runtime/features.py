@@ -16,9 +16,10 @@ One pass computes every vector tap of the frozen backbones it runs (not only tho
 genotype reads), so a search pays about one pass per backbone. MFAS's frozen LeNets cost
 about 100x its fusion layers per sample; a cached trial is mostly fusion. Features are
 computed in float32: on CUDA with AMP, where an uncached backbone would run under autocast,
-cached and uncached trials differ by bf16 rounding. A network whose prefix computes nothing (every model input feeds a trainable node)
-gets ``None``: it trains on the raw data. The cache does not apply when training changes the
-inputs (augmentations on raw inputs): those callers do not use it.
+cached and uncached trials differ by bf16 rounding. A network whose prefix computes nothing
+(every model input feeds a trainable node) gets ``None``: it trains on the raw data. The cache
+does not apply when training changes the inputs (augmentations on raw inputs): those callers
+do not use it.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
+
 import torch
 
-from genolang.compiler.module import GraphNet
 from genolang.compiler.graph import Graph
+from genolang.compiler.module import GraphNet
 from genolang.compiler.static import ancestors, prefix_graph, signature, split_graph, sub_net, with_sibling_taps
-from genolang.runtime.dataset import MultimodalDataset, Split, hash_tensor
 from genolang.files import atomic_write
+from genolang.runtime.dataset import MultimodalDataset, Split, hash_tensor
 from genolang.runtime.train import resolve_device
 
 log = logging.getLogger(__name__)
@@ -130,7 +132,7 @@ class FeatureCache:
             return False
         try:
             stored = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - a torn or foreign file: recompute it
+        except Exception as exc:  # a torn or foreign file: recompute it
             log.warning("feature cache %s unreadable (%s); recomputing", path, exc)
             return False
         if not isinstance(stored, dict) or set(stored) != set(self.data.splits):

@@ -26,8 +26,8 @@ from typing import Any
 
 from genolang.compiler.lower import lower
 from genolang.errors import UsageError
-from genolang.runtime.features import FeatureCache
 from genolang.files import atomic_text
+from genolang.runtime.features import FeatureCache
 from genolang.runtime.final import Row, final_comparison
 from genolang.runtime.pretrain import Pretrained, pretrain_backbones, to_pretrain
 from genolang.runtime.runfolder import SUMMARY_FILE
@@ -83,7 +83,8 @@ def run_job(study: Study, searcher: Proposer) -> JobResult:
                                           device=cfg.device, progress=study.progress, announce=say)
     phases["pretrain"] = time.perf_counter() - start
     if study.features is None:
-        study.features = FeatureCache(study.data, cache_dir=study.cache_dir, device=cfg.device) if cfg.features else False
+        study.features = (FeatureCache(study.data, cache_dir=study.cache_dir, device=cfg.device)
+                          if cfg.features else False)
     start = time.perf_counter()
     say(f"search: {searcher.name}, {cfg.budget} trials")
     result = study.run_trials(searcher, steps=cfg.steps or searcher.DEFAULT_STEPS)

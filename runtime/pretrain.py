@@ -34,9 +34,9 @@ from genolang.compiler.baselines import unimodal_graph
 from genolang.compiler.graph import Graph
 from genolang.compiler.module import GraphNet, build_module
 from genolang.compiler.static import signature
+from genolang.files import atomic_write
 from genolang.runtime.dataset import MultimodalDataset, hash_tensor
 from genolang.runtime.errors import TrainError
-from genolang.files import atomic_write
 from genolang.runtime.train import TrainConfig, train
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,6 @@ def _read(path: Path | None, backbone: str) -> Pretrained | None:
         return Pretrained(backbone, report["model"], int(report["epochs"]), dict(stored["state"]),
                           float(report["val_accuracy"]), report["test_accuracy"], int(report["params"]),
                           float(report["seconds"]), cached=True)
-    except Exception as exc:  # noqa: BLE001 - a torn or foreign file: train again
+    except Exception as exc:  # a torn or foreign file: train again
         log.warning("pretrained backbone cache %s unreadable (%s); training again", path, exc)
         return None

@@ -56,7 +56,8 @@ def _trials_panel(ax: Axes, report: RunReport) -> None:
 
     done = [t for t in report.trials if t.val_error is not None]
     failed = [t for t in report.trials if t.failed]
-    ax.scatter([_x(report, t.index) for t in done], [t.val_error for t in done if t.val_error is not None], s=22, color="tab:blue",
+    errors = [t.val_error for t in done if t.val_error is not None]
+    ax.scatter([_x(report, t.index) for t in done], errors, s=22, color="tab:blue",
                alpha=0.8, label=f"{report.unit}s done ({len(done)})", zorder=3)
     running = [(t.index, b) for t, b in zip(report.trials, best_so_far(report)) if b is not None]
     if running:

@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from genolang.files import atomic_text
 from genolang.genotype import Genotype
 from genolang.runtime.errors import ResumeError, SearchError
-from genolang.files import atomic_text
 from genolang.runtime.ledger import Trial
 from genolang.space import Space
 

@@ -46,9 +46,9 @@ from torch.nn import functional as F
 from genolang.compiler.module import GraphNet
 from genolang.genotype import Genotype
 from genolang.runtime.bilevel import BilevelConfig, run_bilevel
+from genolang.runtime.data import load_dataset
 from genolang.runtime.dataset import MultimodalDataset, Split
 from genolang.runtime.ledger import SCORE_KEY
-from genolang.runtime.data import load_dataset
 from genolang.runtime.search import SearchResult
 from genolang.space import Space
 
@@ -292,7 +292,8 @@ def run_ssl_search(space: Space, data: MultimodalDataset | str, *, out_dir: str 
     _, unlabelled = split_labelled(dataset, ssl.labelled_fraction, seed=seed)
     return run_bilevel(space, unlabelled, out_dir=out_dir, epochs=epochs, config=config, seed=seed, resume=resume,
                        progress=progress, device=device, objective=partial(ContrastiveObjective, config=ssl, seed=seed),
-                       searcher="ssl-bmnas", space_file=space_file, meta={"ssl": ssl.model_dump(mode="json", exclude=_LATER)})
+                       searcher="ssl-bmnas", space_file=space_file,
+                       meta={"ssl": ssl.model_dump(mode="json", exclude=_LATER)})
 
 
 @dataclass

@@ -32,8 +32,16 @@ from genolang.runtime.dataset import MultimodalDataset
 from genolang.runtime.errors import SearchError
 from genolang.runtime.executors import executor_named
 from genolang.runtime.ledger import Storage, open_storage
-from genolang.runtime.runfolder import (BANK_FILE, LEDGER_FILE, SUMMARY_FILE, check_out_dir, check_resumed_ledger,
-                                        locked, space_file_of, write_summary)
+from genolang.runtime.runfolder import (
+    BANK_FILE,
+    LEDGER_FILE,
+    SUMMARY_FILE,
+    check_out_dir,
+    check_resumed_ledger,
+    locked,
+    space_file_of,
+    write_summary,
+)
 from genolang.runtime.search import Proposer, SearchResult, SearchRun
 from genolang.runtime.search_trial import TrialContext, TrialFn, train_trial
 from genolang.runtime.sharing import WeightBank

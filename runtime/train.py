@@ -28,10 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch.nn import functional as F
 
 from genolang.compiler.weights import load_state_file
+from genolang.files import atomic_write as _atomic
 from genolang.runtime.dataset import MultimodalDataset, Task
 from genolang.runtime.errors import DivergedError, OutOfMemoryError, TrainError
 from genolang.runtime.evaluation import Metrics, amp_dtype, autocast, evaluate, f1_scores, first_output, progress_bar
-from genolang.files import atomic_write as _atomic
 
 __all__ = ["Metrics", "TrainConfig", "TrainResult", "evaluate", "f1_scores", "load_weights", "resolve_device",
            "save_weights", "train"]

@@ -32,7 +32,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from genolang.cli import EXIT_OK, out, out_json
 from genolang.errors import UsageError

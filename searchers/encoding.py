@@ -255,9 +255,7 @@ def target_index(step: Step, value: Any) -> int | None:
     """The index that steers ``step`` towards the decision value ``value`` (None: cannot)."""
     if value is _MISSING:
         return None
-    if step.kind == "value":
-        i = _index_strict(step.options, value)
-    elif step.kind == "one":
+    if step.kind == "value" or step.kind == "one":
         i = _index_strict(step.options, value)
     elif step.kind == "pick":
         refs = _item_refs(value)

@@ -6,8 +6,9 @@ allows). Every later ask runs a tournament: ``sample`` (S, default 5) members ar
 uniformly (with replacement, as in the paper's Algorithm 1), the best of them is the
 parent, and the child is the parent with ONE decision mutated
 (:func:`genolang.searchers.encoding.mutate`). Each finished trial joins the population,
-and once it holds more than P the OLDEST member leaves (aging), whatever its score. Failed trials score -inf (never chosen as a parent while a sample holds a
-scored member) but age like any other.
+and once it holds more than P the OLDEST member leaves (aging), whatever its score. Failed
+trials score -inf (never chosen as a parent while a sample holds a scored member) but age
+like any other.
 
 Children already in the history are drawn again, up to ``max_attempts`` times (the paper's
 spaces are too large for repeats to matter; small ones waste trials on them).
@@ -23,7 +24,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from genolang.genotype import Genotype
 from genolang.runtime.strategy import History

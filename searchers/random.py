@@ -16,7 +16,8 @@ exhausted space), a repeat is returned (``attempt`` picks which).
 from __future__ import annotations
 
 import random
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from genolang.genotype import Genotype
 from genolang.runtime.strategy import History

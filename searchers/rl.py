@@ -33,9 +33,9 @@ would, with no replay. (Actions are traced back from each genotype,
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -107,7 +107,7 @@ class Controller:
             out = self.tanh_constant * torch.tanh(out)
         return out[torch.as_tensor(list(allowed), dtype=torch.long)]
 
-    def run(self, space: Space, pick: "Picker") -> tuple[dict[str, Any], list[int], torch.Tensor, torch.Tensor]:
+    def run(self, space: Space, pick: Picker) -> tuple[dict[str, Any], list[int], torch.Tensor, torch.Tensor]:
         """Walk ``space`` with the controller: (values, actions, log-probability, entropy).
 
         ``pick(step, log_probs)`` chooses the index among ``step.allowed`` (sampling, or

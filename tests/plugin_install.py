@@ -10,8 +10,9 @@ plugin's real declaration, and puts it and the project's sources on ``sys.path``
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 
 def write_dist_info(project: Path, target: Path) -> Path:

@@ -293,4 +293,5 @@ def check_one_shot_resume(name: str, tmp_path) -> None:
 
 CONTRACT: tuple[Callable[[str, Space], None], ...] = (
     check_asks_lie_in_the_space, check_deterministic_under_a_seed, check_resumable_from_history,
-    check_running_trials_are_not_asked_again, check_tolerates_failed_trials, check_refuses_unknown_options, check_finds_good_genotypes)
+    check_running_trials_are_not_asked_again, check_tolerates_failed_trials, check_refuses_unknown_options,
+    check_finds_good_genotypes)

@@ -39,7 +39,8 @@ def _width(draw: Any, field: str, *, wrong: bool) -> str:
         return f"{field} = {draw(st.sampled_from(['0', '1.5', '-2']))}"
     if draw(st.booleans()):
         return f"{field} = {draw(st.sampled_from([2, 4, 6]))}"
-    return f"{field}: choice({', '.join(map(str, draw(st.lists(st.sampled_from([2, 3, 4, 8]), min_size=1, max_size=3, unique=True))))})"
+    options = draw(st.lists(st.sampled_from([2, 3, 4, 8]), min_size=1, max_size=3, unique=True))
+    return f"{field}: choice({', '.join(map(str, options))})"
 
 
 def _map_node(draw: Any, sp: _Space, src: str, *, wrong: bool) -> str:
@@ -102,7 +103,8 @@ def _repeat(draw: Any, sp: _Space, name: str, src: str, *, wrong: bool) -> None:
     if wrong and draw(st.booleans()):  # the first instance reads `@prev`: nothing outside a group
         sp.lines.append(f"node {name}[{count}] {{ op: choice(conv3x3, sep3x3); act = relu; x = @prev{skip} }}")
     else:
-        sp.lines.append(f"node {name}[{count}] {{ op: choice(conv3x3, identity); a: one({src[1:]}, {name}.before){skip} }}")
+        sp.lines.append(f"node {name}[{count}] {{ op: choice(conv3x3, identity); "
+                        f"a: one({src[1:]}, {name}.before){skip} }}")
     # `@name` is the last active instance; with a count that may be 0 there is none (E0293)
     sp.readable.append((name, "map"))
 
@@ -171,7 +173,8 @@ def space_texts(draw: Any, *, wrong: bool = True) -> str:
     wrong = wrong and draw(st.booleans())  # half the spaces hold a mistake; shrinking removes it
     for i in range(draw(st.integers(1, 2))):
         if draw(st.booleans()):
-            shape = f"[{draw(st.sampled_from([1, 3]))}, {draw(st.sampled_from([4, 8]))}, {draw(st.sampled_from([4, 8]))}]"
+            channels, height, width = (draw(st.sampled_from(v)) for v in ([1, 3], [4, 8], [4, 8]))
+            shape = f"[{channels}, {height}, {width}]"
             sp.readable.append((f"x{i}", "map"))
         else:
             shape = f"[{draw(st.sampled_from([3, 5]))}]"

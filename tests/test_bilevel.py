@@ -137,7 +137,7 @@ def test_resume_after_epoch_one_equals_an_uninterrupted_run(tmp_path):
     assert arch and all(torch.allclose(a[k], b[k], atol=1e-6) for k in arch)
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
     # a resume with another config or seed is refused; a finished search resumes to a no-op
-    with pytest.raises(Exception, match="bilevel|searcher_seed"):
+    with pytest.raises(Exception, match=r"bilevel|searcher_seed"):
         run_bilevel(space, make_dataset(), out_dir=tmp_path / "cut", epochs=2, config=FAST, seed=4, resume=True)
     again = run_bilevel(space, make_dataset(), out_dir=tmp_path / "cut", epochs=2, config=FAST, seed=3, resume=True)
     assert [t.digest for t in again.trials] == [t.digest for t in whole.trials]

@@ -7,11 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import GENOTYPE_FILES, ROOT, SPACE_FILES
 
 import genolang
 from genolang.cli import main
-
-from conftest import GENOTYPE_FILES, ROOT, SPACE_FILES
 
 MFAS = str(ROOT / "examples" / "spaces" / "mfas_avmnist.geno")
 BEST = str(ROOT / "examples" / "genotypes" / "mfas_best_avmnist.geno")

@@ -184,7 +184,7 @@ def test_backbone_errors(tmp_path: Path) -> None:
     with pytest.raises(ShapeError, match="3 channels"):
         tv.tap_shapes((1, 32, 32), name="resnet18", taps=["layer4"])
     custom = BACKBONES.get("custom")
-    with pytest.raises(OpParamError, match="package.module:callable"):
+    with pytest.raises(OpParamError, match=r"package.module:callable"):
         custom.build(in_shape=AUDIO, factory="user_nets.tiny")
     with pytest.raises(UnknownNameError, match="did you mean 'tiny'"):
         custom.build(in_shape=AUDIO, factory="user_nets:tinny")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import ROOT
 
 import genolang
 from genolang.cli import main
-
-from conftest import ROOT
 
 BEST = str(ROOT / "examples" / "genotypes" / "mfas_best_avmnist.geno")
 MFAS = str(ROOT / "examples" / "spaces" / "mfas_avmnist.geno")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import GENOTYPE_FILES, SPACE_FILES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import genotypes
 
 import genolang
 from genolang.compiler.errors import CompileError
@@ -13,9 +15,6 @@ from genolang.compiler.export import export_compiled
 from genolang.compiler.lower import load_genotype, lower
 from genolang.compiler.module import build_module
 from genolang.compiler.summary import summarize
-
-from conftest import GENOTYPE_FILES, SPACE_FILES
-from strategies import genotypes
 
 SMALL = [p for p in SPACE_FILES if p.stem in ("mfas_avmnist", "bmnas_avmnist", "randomnet_avmnist", "zoph_le_macro")]
 

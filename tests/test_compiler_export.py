@@ -139,7 +139,7 @@ class Branchy(nn.Module):
 
 
 def test_control_flow_is_refused_by_default(tmp_path):
-    with pytest.raises(ExportError, match="refused op.*If"):
+    with pytest.raises(ExportError, match=r"refused op.*If"):
         export_onnx(Branchy(), tmp_path / "b.onnx", input_names=["x"], output_names=["y"],
                     input_shapes={"x": (4,)})
     assert not (tmp_path / "b.onnx").exists()
@@ -151,7 +151,7 @@ class Unexportable(nn.Module):
 
 
 def test_exporter_failures_become_export_errors(tmp_path):
-    with pytest.raises(ExportError, match="torch.onnx.export failed") as exc:
+    with pytest.raises(ExportError, match=r"torch.onnx.export failed") as exc:
         export_onnx(Unexportable(), tmp_path / "u.onnx", input_names=["x"], output_names=["y"],
                     input_shapes={"x": (4,)})
     assert "\x1b[" not in str(exc.value), "colour codes are stripped"

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from conftest import GENOTYPE_FILES, GOLDEN, SPACE_FILES, check_golden
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import genotypes
 
 import genolang
 from genolang.compiler.errors import CompileError
 from genolang.compiler.graph import Graph
 from genolang.compiler.lower import load_genotype, lower
-
-from conftest import GENOTYPE_FILES, GOLDEN, SPACE_FILES, check_golden
-from strategies import genotypes
 
 EXAMPLES = GENOTYPE_FILES + SPACE_FILES
 

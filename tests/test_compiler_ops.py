@@ -20,8 +20,17 @@ import torch
 from torch import nn
 
 from genolang import catalog
-from genolang.compiler import (ACTIVATIONS, BACKBONES, FRONTENDS, OPS, OpParamError, Registry, RegistryError,
-                               ShapeError, UnknownNameError)
+from genolang.compiler import (
+    ACTIVATIONS,
+    BACKBONES,
+    FRONTENDS,
+    OPS,
+    OpParamError,
+    Registry,
+    RegistryError,
+    ShapeError,
+    UnknownNameError,
+)
 
 C, H, L, D = 4, 8, 8, 6
 IN_SHAPES = {"map": (C, H, H), "vector": (D,), "seq": (C, L), "any": (C, H, H)}

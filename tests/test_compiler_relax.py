@@ -14,8 +14,15 @@ import pytest
 import torch
 from torch import nn
 
-from genolang.compiler.derive import (argmax_op, bmnas_derive_cells, bmnas_pair_rule, bmnas_parse, darts_parse,
-                                      darts_top_k, top_k_inputs)
+from genolang.compiler.derive import (
+    argmax_op,
+    bmnas_derive_cells,
+    bmnas_pair_rule,
+    bmnas_parse,
+    darts_parse,
+    darts_top_k,
+    top_k_inputs,
+)
 from genolang.compiler.errors import OpParamError, ShapeError
 from genolang.compiler.relax import ArchParams, MixedInput, MixedOp, one_hot_, split_parameters
 
@@ -182,9 +189,8 @@ def ref_darts_parse(weights, primitives, steps=4):
         for j in edges:
             k_best = None
             for k in range(len(W[j])):
-                if k != primitives.index("none"):
-                    if k_best is None or W[j][k] > W[j][k_best]:
-                        k_best = k
+                if k != primitives.index("none") and (k_best is None or W[j][k] > W[j][k_best]):
+                    k_best = k
             gene.append((primitives[k_best], j))
         start = end
         n += 1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 
 import genolang
 from genolang.cli import main
@@ -17,8 +19,6 @@ from genolang.runtime import data
 from genolang.runtime.data import check_against_space, describe, load_dataset, save_dataset
 from genolang.runtime.dataset import DatasetSpec, MultimodalDataset, Split
 from genolang.runtime.errors import DataError
-
-from conftest import ROOT
 
 MFAS = ROOT / "examples" / "spaces" / "mfas_avmnist.geno"
 SMALL = {"image": (1, 4, 4), "audio": (1, 8, 8)}
@@ -88,7 +88,7 @@ def test_batches_scale_uint8_to_unit_float(tmp_path):
     for xs, ys in ds["train"].batches(5, shuffle=True, seed=1):
         image = xs["image"]
         assert image.dtype == torch.float32 and xs["audio"].dtype == torch.float32
-        assert 0.0 <= float(image.min()) and float(image.max()) <= 1.0
+        assert float(image.min()) >= 0.0 and float(image.max()) <= 1.0
         seen += len(ys)
     assert seen == 12
     first, _ = next(ds["train"].batches(1))
@@ -194,7 +194,7 @@ def test_unreadable_files(tmp_path, name, payload, fragment):
         path.write_bytes(payload)
     else:
         torch.save(payload, path)
-    with pytest.raises(DataError, match="cannot read|expected a dict|not a dataset") as exc:
+    with pytest.raises(DataError, match=r"cannot read|expected a dict|not a dataset") as exc:
         load_dataset(path)
     assert fragment in str(exc.value) and str(path) in str(exc.value)
 

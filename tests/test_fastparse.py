@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from conftest import GENOTYPE_FILES, SPACE_FILES
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lark.exceptions import UnexpectedInput, VisitError
 
 from genolang import ast as A
 from genolang.fastparse import fast_parse
-from lark.exceptions import UnexpectedInput, VisitError
-
 from genolang.parser import _BUILDER, tree_parser
-
-from conftest import GENOTYPE_FILES, SPACE_FILES
 
 
 def dump(node):

@@ -13,6 +13,7 @@ import copy
 
 import pytest
 import torch
+from conftest import EXAMPLES
 
 import genolang
 from genolang.compiler.compile import compile_genotype
@@ -20,8 +21,6 @@ from genolang.compiler.static import split_graph, split_net
 from genolang.runtime.dataset import MultimodalDataset, Split
 from genolang.runtime.features import FeatureCache
 from genolang.runtime.train import TrainConfig, evaluate, train
-
-from conftest import EXAMPLES
 
 MFAS = EXAMPLES / "spaces" / "mfas_avmnist.geno"
 BEST = {"layers": 2, "fusion[0].a": "@audio_net.tap[4]", "fusion[0].b": "@image_net.tap[2]",
@@ -116,7 +115,7 @@ def test_the_cache_computes_once_and_reuses_memory_and_disk(mfas, tmp_path):
     torch.manual_seed(0)
     net = compile_genotype(mfas, mfas.validate(BEST)).net
     cache = FeatureCache(data, cache_dir=tmp_path)
-    rest, feats = cache.prepare(net)
+    _rest, feats = cache.prepare(net)
     # one pass computes every vector tap of the two backbones (3 + 5), not only the 4 read
     assert cache.computed == 1 and len(list((tmp_path / "features").glob("*.pt"))) == 8
     other = {"layers": 1, "fusion[0].a": "@audio_net.tap[3]", "fusion[0].b": "@image_net.tap[1]",
@@ -153,7 +152,8 @@ def test_keys_follow_the_frozen_weights_and_the_data(mfas):
     after = cache.keys(net, cut.graph, cut.cached)
     assert after["image_net.tap[0]"] != before["image_net.tap[0]"]
     assert after["audio_net.tap[1]"] == before["audio_net.tap[1]"]
-    assert FeatureCache(av_data(3, (16, 8, 8))).keys(net, cut.graph, cut.cached)["audio_net.tap[1]"] != after["audio_net.tap[1]"]
+    keys = FeatureCache(av_data(3, (16, 8, 8))).keys(net, cut.graph, cut.cached)
+    assert keys["audio_net.tap[1]"] != after["audio_net.tap[1]"]
 
 
 def test_a_torn_cache_file_is_recomputed(mfas, tmp_path):

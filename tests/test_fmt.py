@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import GENOTYPE_FILES, GOLDEN, ROOT, SPACE_FILES, check_golden
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,8 +16,6 @@ from genolang import formatter_exprs as X
 from genolang.formatter import WIDTH, format_text
 from genolang.formatter_comments import parse_with_comments
 from genolang.parser import parse
-
-from conftest import GENOTYPE_FILES, GOLDEN, ROOT, SPACE_FILES, check_golden
 
 MESSY = GOLDEN / "fmt_input.geno"
 

@@ -21,9 +21,11 @@ TEXTS = {path: path.read_text(encoding="utf-8") for path in FILES}
 
 TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|\d[\d_]*(?:\.\d[\d_]*)?(?:[eE][+-]?\d+)?[A-Za-z]*'
                    r"|[A-Za-z_]\w*|\.\.|[<>=!]=|\S")
-WORDS = ("space genotype node group cell stack head input backbone when forbid require let enum int float "
-         "choice pick one subset choose bernoulli bool true false version of import meta fingerprint log step "
-         "before prev tap not and or in params op act in out cells taps shape model x n C L").split()
+WORDS = ["space", "genotype", "node", "group", "cell", "stack", "head", "input", "backbone", "when", "forbid",
+         "require", "let", "enum", "int", "float", "choice", "pick", "one", "subset", "choose", "bernoulli", "bool",
+         "true", "false", "version", "of", "import", "meta", "fingerprint", "log", "step", "before", "prev", "tap",
+         "not", "and", "or", "in", "params", "op", "act", "in", "out", "cells", "taps", "shape", "model", "x", "n",
+         "C", "L"]
 PUNCT = ("@", "..", "...", "*", "[", "]", "{", "}", "(", ")", ",", ";", ":", "=", "==", "<=", "-", "+", "[*]",
          ".before", ".tap[*]", "[0]", "[99]", "\n", "#", '"', "'")
 LITERALS = ("0", "-1", "1", "3", "1.5", "1e999", "1" * 30, "5M", "5m", "p=0.5", "min=1", "step=3", '"x"',

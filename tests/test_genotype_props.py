@@ -7,13 +7,12 @@ import json
 import random
 
 import pytest
+from conftest import SPACE_FILES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import genolang
 from genolang.validate import absolute
-
-from conftest import SPACE_FILES
 
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import GENOTYPE_FILES, GOLDEN, ROOT, SPACE_FILES, check_golden
 
 import genolang
 from genolang import ast as A
 from genolang.parser import parse
-
-from conftest import GENOTYPE_FILES, GOLDEN, ROOT, SPACE_FILES, check_golden
 
 ALL = SPACE_FILES + GENOTYPE_FILES
 

@@ -11,6 +11,7 @@ import json
 
 import pytest
 import torch
+from conftest import EXAMPLES
 
 import genolang
 from genolang.cli import main
@@ -21,8 +22,6 @@ from genolang.errors import GenolangError
 from genolang.runtime.evaluation import evaluate
 from genolang.runtime.pretrain import apply_pretrained, pretrain_backbones
 from genolang.runtime.train import load_weights
-
-from conftest import EXAMPLES
 
 MAIN = EXAMPLES / "spaces" / "mfas_avdigits.geno"
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import EXAMPLES
 
 import genolang
 from genolang.compiler.compile import compile_genotype
 from genolang.compiler.supernet import build_supernet
-
-from conftest import EXAMPLES
 
 SMALL = """genolang 1
 space s version 1 {

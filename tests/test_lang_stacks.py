@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import itertools
 
+from conftest import EXAMPLES
+
 import genolang
 from genolang.compiler.compile import compile_genotype
-
-from conftest import EXAMPLES
 
 
 def resnet_stages():

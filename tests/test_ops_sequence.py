@@ -13,13 +13,13 @@ import math
 
 import pytest
 import torch
+from test_compiler_ops import onnx_roundtrip, randomize_bn
 from torch import nn
 from torch.nn import functional as F
 
 import genolang
 from genolang.compiler import OPS, ShapeError
 from genolang.compiler.compile import compile_genotype
-from test_compiler_ops import onnx_roundtrip, randomize_bn
 
 SHAPES = {"vector": (6,), "seq": (4, 8), "map": (4, 8, 8)}
 ANY_OPS = [n for n in OPS.names() if OPS.get(n).kind == "any"]

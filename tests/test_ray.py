@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 
 import pytest
+from test_search import make_dataset, random_asks, stub_trial, write_space
 
 from genolang.runtime.errors import ExtraMissingError, SearchError
 from genolang.runtime.ledger import Ledger
 from genolang.runtime.search_trial import TrialContext, TrialJob
 from genolang.searchers.study import run_search
-from test_search import make_dataset, random_asks, stub_trial, write_space
 
 TESTS = str(Path(__file__).resolve().parent)
 try:
@@ -225,7 +225,7 @@ def test_the_gpu_request_is_what_ray_schedules(tmp_path, cluster):
         assert trial.metrics["cuda_visible_devices"] == "0"  # the declared GPU, as Ray sets it
     config = json.loads((tmp_path / "run" / "summary.json").read_text())["search_config"]
     assert (config["cpus_per_trial"], config["gpus_per_trial"], config["executor"]) == (0.5, 0.5, "ray")
-    with pytest.raises(SearchError, match="--gpus-per-trial 2: the Ray cluster at .* has 1 GPUs in all"):
+    with pytest.raises(SearchError, match=r"--gpus-per-trial 2: the Ray cluster at .* has 1 GPUs in all"):
         run_search(space, make_dataset(), budget=1, steps=1, out_dir=tmp_path / "big", executor="ray",
                    ray_address=made.address, gpus_per_trial=2.0, trial_fn=gpu_trial)
 

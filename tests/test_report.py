@@ -21,8 +21,16 @@ from rich.console import Console
 
 from genolang.cli import main
 from genolang.runtime.errors import DivergedError
-from genolang.runtime.report import (ReportError, RunReport, TrialRow, best_so_far, load_report, report_json,
-                                     top_trials, trials_table)
+from genolang.runtime.report import (
+    ReportError,
+    RunReport,
+    TrialRow,
+    best_so_far,
+    load_report,
+    report_json,
+    top_trials,
+    trials_table,
+)
 from genolang.runtime.search_trial import TrialContext, TrialJob, train_trial
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -38,10 +46,11 @@ def diverging_at_one(job: TrialJob, ctx: TrialContext) -> dict:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A random search: 3 trials of 1 step each, trial 1 failed."""
-    import genolang
-    from genolang.searchers.study import run_search
-    from genolang.runtime.train import TrainConfig
     from test_search import SPACE, make_dataset
+
+    import genolang
+    from genolang.runtime.train import TrainConfig
+    from genolang.searchers.study import run_search
 
     folder = tmp_path_factory.mktemp("report")
     (folder / "duo.geno").write_text(SPACE, encoding="utf-8")
@@ -219,9 +228,10 @@ def test_a_hand_made_folder_plots_and_shows_its_failures(hand_made, capsys):
 
 # ------------------------------------------------------------------ a differentiable search: one row per epoch
 def test_a_bmnas_run_reports_its_epochs(tmp_path):
+    from test_bilevel import FAST, SPACE, make_dataset
+
     import genolang
     from genolang.runtime.bilevel import run_bilevel
-    from test_bilevel import FAST, SPACE, make_dataset
 
     (tmp_path / "cellmini.geno").write_text(SPACE, encoding="utf-8")
     space = genolang.load(tmp_path / "cellmini.geno").space()

@@ -25,16 +25,16 @@ import torch
 
 import genolang
 from genolang.compiler.compile import compile_genotype
-from genolang.runtime.dataset import MultimodalDataset, Split
 from genolang.compiler.errors import CompileError
+from genolang.runtime.dataset import MultimodalDataset, Split
 from genolang.runtime.errors import DivergedError, LedgerError, OutOfMemoryError, ResumeError, SearchError
 from genolang.runtime.executors import EXECUTORS
 from genolang.runtime.ledger import Ledger
 from genolang.runtime.search_trial import TrialContext, TrialJob
 from genolang.runtime.sharing import WeightBank
 from genolang.runtime.strategy import Observation
-from genolang.searchers.base import make_searcher, searcher_class
 from genolang.runtime.study import SearchConfig
+from genolang.searchers.base import make_searcher, searcher_class
 from genolang.searchers.study import run_search
 
 
@@ -123,7 +123,7 @@ def score_trial(job: TrialJob, ctx: TrialContext) -> dict:
 
 
 def test_a_tiny_search_writes_ledger_trials_and_a_loadable_best(tmp_path):
-    space, path = write_space(tmp_path)
+    space, _path = write_space(tmp_path)
     out = tmp_path / "run"
     result = run_search(space, make_dataset(), budget=3, steps=3, out_dir=out, trial_fn=stub_trial)
     assert (result.done, result.failed) == (3, 0) and result.best is not None
@@ -202,7 +202,8 @@ def test_failures_are_counted_by_reason_in_the_summary_and_the_table(tmp_path):
     assert summary["failures"] == expected and (summary["done"], summary["failed"]) == (4, 5)
     assert result.to_json()["failures"] == expected
     (line,) = [row for row in summary_table(result).splitlines() if row.startswith("trials ")]
-    assert line.split(None, 1)[1] == "4 done, 5 failed (CompileError E0400: 3, DivergedError E0601: 1, OutOfMemoryError E0602: 1)"
+    assert line.split(None, 1)[1] == ("4 done, 5 failed (CompileError E0400: 3, DivergedError E0601: 1, "
+                                      "OutOfMemoryError E0602: 1)")
     # no failure: an empty object, and nothing after "0 failed"
     clean = run_search(space, make_dataset(), budget=2, steps=1, out_dir=tmp_path / "clean", trial_fn=scripted_trial)
     assert clean.failures == {} and json.loads((tmp_path / "clean" / "summary.json").read_text())["failures"] == {}
@@ -382,7 +383,8 @@ def test_the_search_command(tmp_path, capsys):
     assert "3 done, 0 failed" in table and "best val acc" in table and best in table
     recorded = json.loads((tmp_path / "run" / "summary.json").read_text())["search_config"]
     config = SearchConfig.model_validate_json(json.dumps(recorded))  # the record reads back as a config
-    assert (config.searcher, config.budget, config.steps, config.resume, config.executor) == ("random", 3, 1, True, "auto")
+    assert (config.searcher, config.budget, config.steps, config.resume, config.executor) == (
+        "random", 3, 1, True, "auto")
     assert config.train.batch_size == 32 and config.device == "cpu" and config.epochs is None
     assert main(["search", str(path), "--budget", "1", "--out", str(tmp_path / "other"), "--data", str(npz),
                  "--searcher", "randon"]) == 1

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from searcher_contract import CONTRACT, SPACES, Loop, check_one_shot_resume, drive, load_space, planted_score
 
 from genolang.runtime.errors import SearchError
 from genolang.searchers.base import SEARCHERS, Searcher, load_builtins, make_searcher, register_searcher
-from genolang.searchers.random import RandomSearcher
 from genolang.searchers.bmnas import OneShotStrategy
-from searcher_contract import CONTRACT, SPACES, Loop, check_one_shot_resume, drive, load_space, planted_score
+from genolang.searchers.random import RandomSearcher
 
 NAMES = load_builtins().names()
 ONE_SHOT = [n for n in NAMES if issubclass(SEARCHERS.get(n), OneShotStrategy)]

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from searcher_contract import Loop, drive, load_space, planted_score
 
 import genolang
 from genolang.runtime.errors import SearchError
 from genolang.searchers import encoding
 from genolang.searchers.base import load_builtins, make_searcher
 from genolang.space import Space
-from searcher_contract import Loop, drive, load_space, planted_score
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples" / "spaces").glob("*.geno"))
 
@@ -36,8 +36,8 @@ space two version 1 {
 WITH_FLOAT = """genolang 1
 space floaty version 1 {
   input x { shape = [4] }
-  node a { op = fc; hidden = 4; act = relu; dropout: float(0.0..0.5); inp = @x }
-  head y { in = @a; classes = 2 }
+  node a { op = fc; hidden = 4; act = relu; inp = @x }
+  head y { in = @a; classes = 2; dropout: float(0.0..0.5) }
 }
 """
 
@@ -228,7 +228,8 @@ def test_entropy_bonus_is_added_to_the_reward() -> None:
 def test_batched_updates_step_once_per_batch() -> None:
     space = load_space("tiny")
     searcher = Loop(make_searcher("rl", space, seed=0, batch=3))
-    weights = lambda: torch.cat([p.detach().flatten().clone() for p in searcher.controller.cell.parameters()])
+    def weights():
+        return torch.cat([p.detach().flatten().clone() for p in searcher.controller.cell.parameters()])
     start = weights()
     for _ in range(2):
         searcher.tell(searcher.ask(), 1.0)

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import itertools
 import random
-from collections import Counter
 import statistics
+from collections import Counter
 
 import numpy as np
 import pytest
 import torch
+from conftest import EXAMPLES
+from searcher_contract import CONTRACT, SPACES, Loop, drive, load_space
 
 import genolang
 from genolang.genotype import Genotype
 from genolang.runtime.errors import SearchError
 from genolang.searchers.base import load_builtins, make_searcher
-from genolang.searchers.mfas import (MfasSearcher, SimpleRecurrentSurrogate, Surrogate, add_layer,
-                                     sample_k, sample_probabilities, temperature)
-from searcher_contract import Loop, CONTRACT, SPACES, drive, load_space
-
-from conftest import EXAMPLES
+from genolang.searchers.mfas import (
+    MfasSearcher,
+    SimpleRecurrentSurrogate,
+    Surrogate,
+    add_layer,
+    sample_k,
+    sample_probabilities,
+    temperature,
+)
 
 MFAS_FILE = EXAMPLES / "spaces" / "mfas_avmnist.geno"
 #: a small MFAS-shaped space: 4 layer confs, up to 3 layers
@@ -56,7 +63,7 @@ def test_temperature_sequence_is_the_reference_one() -> None:
     assert [round(temperature(t), 2) for t in index] == REFERENCE_T
     assert temperature(0, t0=10.0, t_final=0.2, decay=4.0) == pytest.approx(9.8 * np.exp(-1 / 16) + 0.2)
     fixed = [temperature(si * 4 + l) for si in range(3) for l in range(4)]
-    assert all(a > b for a, b in zip(fixed, fixed[1:])) and fixed[-1] == pytest.approx(0.2, abs=2e-3)
+    assert all(a > b for a, b in itertools.pairwise(fixed)) and fixed[-1] == pytest.approx(0.2, abs=2e-3)
 
 
 def test_sample_k_follows_the_tempered_probabilities() -> None:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from space_strategies import space_texts
 
 import genolang
-
-from space_strategies import space_texts
 
 torch = pytest.importorskip("torch")
 

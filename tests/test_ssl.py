@@ -7,13 +7,21 @@ import math
 
 import pytest
 import torch
+from test_bilevel import make_dataset, write_space
 
 import genolang
 from genolang.runtime.bilevel import BilevelConfig
 from genolang.runtime.ledger import Ledger
-from genolang.runtime.ssl import (Augment, SslConfig, contrastive_accuracy, labelled_subset, nt_xent,
-                                  run_ssl_search, split_labelled, ssl_finetune)
-from test_bilevel import make_dataset, write_space
+from genolang.runtime.ssl import (
+    Augment,
+    SslConfig,
+    contrastive_accuracy,
+    labelled_subset,
+    nt_xent,
+    run_ssl_search,
+    split_labelled,
+    ssl_finetune,
+)
 
 
 @pytest.fixture(autouse=True)

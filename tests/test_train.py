@@ -17,8 +17,7 @@ from genolang.cli import main  # noqa: E402
 from genolang.compiler.compile import compile_genotype  # noqa: E402
 from genolang.runtime.dataset import MultimodalDataset, Split  # noqa: E402
 from genolang.runtime.errors import DivergedError, TrainError  # noqa: E402
-from genolang.runtime.train import (TrainConfig, evaluate, f1_scores, load_weights, resolve_device,  # noqa: E402
-                                    save_weights, train)
+from genolang.runtime.train import TrainConfig, evaluate, f1_scores, load_weights, resolve_device, save_weights, train  # noqa: E402
 
 SPACE = """genolang 1
 

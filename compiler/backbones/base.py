@@ -207,13 +207,13 @@ def dry_run_shapes(make: Callable[[], nn.Module], in_shape: Shape) -> list[Shape
         return _run(make, in_shape, "meta")
     except CompileError:
         raise
-    except Exception:  # noqa: BLE001 - any meta failure: retry for real, which reports properly
+    except Exception:  # any meta failure: retry for real, which reports properly
         pass
     try:
         return _run(make, in_shape, "cpu")
     except CompileError:
         raise
-    except Exception as err:  # noqa: BLE001 - a user's module may raise anything
+    except Exception as err:  # a user's module may raise anything
         raise ShapeError(f"backbone cannot take an input of shape {list(in_shape)}: {err}") from None
 
 

@@ -20,6 +20,7 @@ Both scale their widths by ``width`` (default 1).
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import torch
@@ -53,7 +54,7 @@ class SmallCNN(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         sizes = [c * h * w, *hidden]
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         taps = []

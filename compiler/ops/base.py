@@ -37,12 +37,35 @@ from genolang.compiler.errors import OpParamError, RegistryError, ShapeError
 from genolang.compiler.registry import Registry, first_line
 from genolang.fields import Field, fields_from_params
 from genolang.opmeta import OP_META, MacsFn, MetaError, MetaShapeError, OpMeta, ShapeFn, no_macs
-from genolang.shapes import (calibration_macs, conv_len, conv_macs, factorized_reduce_macs, identity_like_macs,
-                             identity_like_shape, reduce_shape, window_shape)
+from genolang.shapes import (
+    calibration_macs,
+    conv_len,
+    conv_macs,
+    factorized_reduce_macs,
+    identity_like_macs,
+    identity_like_shape,
+    reduce_shape,
+    window_shape,
+)
 
-__all__ = ["OPS", "OpSpec", "RANKS", "Shape", "register_op", "no_macs", "conv_len", "conv_macs", "window_shape",
-           "reduce_shape", "calibration_macs", "factorized_reduce_macs", "identity_like_shape", "identity_like_macs",
-           "MacsFn", "ShapeFn"]
+__all__ = [
+    "OPS",
+    "RANKS",
+    "MacsFn",
+    "OpSpec",
+    "Shape",
+    "ShapeFn",
+    "calibration_macs",
+    "conv_len",
+    "conv_macs",
+    "factorized_reduce_macs",
+    "identity_like_macs",
+    "identity_like_shape",
+    "no_macs",
+    "reduce_shape",
+    "register_op",
+    "window_shape",
+]
 
 Shape = tuple[int, ...]
 
