@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from genolang.compiler.errors import ShapeError
 from genolang.compiler.graph import GNode, Graph, Shape, kind_of
+
+MemoKey = tuple[str | int, ...]  # a value's name, the adapter, its sizes
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,7 @@ class GraphBuilder:
     def __init__(self) -> None:
         self.nodes: list[GNode] = []
         self._names: set[str] = set()
-        self._memo: dict[tuple, Value] = {}
+        self._memo: dict[MemoKey, Value] = {}
         self.block = ""
         self.path = ""
         self.line: int | None = None
@@ -158,7 +161,7 @@ class GraphBuilder:
             raise ShapeError(f"cannot {how} values of different kinds: "
                              + ", ".join(f"{v.name} {list(v.shape)}" for v in values))
         if kinds == {"map"}:
-            size = min((tuple(v.shape[1:]) for v in values), key=lambda s: s[0] * s[1])
+            size = min(((v.shape[1], v.shape[2]) for v in values), key=lambda s: s[0] * s[1])  # maps: (C, H, W)
             values = [self.align_spatial(v, size) for v in values]
         if how == "sum":
             values = [self.project(v, values[0].width) for v in values]
@@ -171,7 +174,7 @@ class GraphBuilder:
             return self.add(name, "concat", values, (sum(v.width for v in values), *values[0].shape[1:]))
         raise ShapeError(f"unknown combine rule {how!r}")
 
-    def _memoised(self, key: tuple, make) -> Value:
+    def _memoised(self, key: MemoKey, make: Callable[[], Value]) -> Value:
         if key not in self._memo:
             self._memo[key] = make()
         return self._memo[key]

@@ -30,7 +30,10 @@ import torch
 Weights = torch.Tensor | Sequence[float] | Sequence[Sequence[float]]
 
 
-def _floats(row: Iterable[float], what: str) -> list[float]:
+def _floats(row: object, what: str) -> list[float]:
+    """``row`` (of unchecked rank) as Python floats; a clear error when it is not a flat row."""
+    if not isinstance(row, Iterable):
+        raise ValueError(f"{what}: weights of the wrong rank (got {row!r})")
     try:
         values = [float(v) for v in row]
     except TypeError:

@@ -158,6 +158,7 @@ def _trace(net: torch.nn.Module, *, input_names: Sequence[str], output_names: Se
             program = torch.onnx.export(net, args, dynamo=True, opset_version=opset, verbose=False,
                                         input_names=list(input_names), output_names=list(output_names),
                                         dynamic_shapes=_dynamic_shapes(net, len(args), batch))
+            assert program is not None, "dynamo=True always returns an ONNXProgram"
             model = program.model_proto
     except Exception as exc:  # the exporter raises many unrelated types
         raise ExportError(f"torch.onnx.export failed: {_brief(exc)}") from exc
@@ -167,7 +168,7 @@ def _trace(net: torch.nn.Module, *, input_names: Sequence[str], output_names: Se
     return model
 
 
-def _dynamic_shapes(net: torch.nn.Module, count: int, batch: Any) -> tuple:
+def _dynamic_shapes(net: torch.nn.Module, count: int, batch: Any) -> tuple[Any, ...]:
     """Axis 0 of every input is ``batch``, shaped like ``forward``'s signature (``*args`` nests)."""
     specs: list[Any] = []
     left = count

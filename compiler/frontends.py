@@ -113,6 +113,9 @@ def dft_basis(n_fft: int, win_length: int) -> torch.Tensor:
 class LogMel(nn.Module):
     """Waveform -> log-mel spectrogram (N, 1, n_mels, frames); see the module doc."""
 
+    basis: torch.Tensor  # buffers registered by the "explicit" implementation
+    fb: torch.Tensor
+
     def __init__(self, *, sample_rate: int, n_fft: int, win_length: int | None, hop_length: int | None,
                  f_min: float, f_max: float | None, n_mels: int, center: bool, power: float, log: str,
                  top_db: float | None, eps: float, impl: str):
@@ -135,7 +138,8 @@ class LogMel(nn.Module):
     def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 1, T) -> mel power (or magnitude) spectrogram (N, n_mels, frames)."""
         if self.impl == "torchaudio":
-            return self.mel(x[:, 0])
+            mel: torch.Tensor = self.mel(x[:, 0])
+            return mel
         if self.center:
             x = F.pad(x, (self.n_fft // 2, self.n_fft // 2), mode="reflect")
         spec = F.conv1d(x, self.basis, stride=self.hop)                # (N, 2F, frames)

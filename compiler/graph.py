@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 Shape = tuple[int, ...]
@@ -71,7 +72,7 @@ class GNode:
         """A short human label: the op or activation name, else the kind."""
         return str(self.attrs.get("op") or self.attrs.get("act") or self.attrs.get("model") or self.kind)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "inputs": list(self.inputs), "shape": list(self.shape),
                 "attrs": self.attrs, "block": self.block, "path": self.path, "line": self.line, "macs": self.macs}
 
@@ -89,14 +90,16 @@ class Graph:
     fingerprint: str = ""
     text: str = ""  # the genotype's canonical text
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_index", {n.name: n for n in self.nodes})
+    @cached_property
+    def _index(self) -> dict[str, GNode]:
+        # cached_property writes the instance __dict__ directly, which a frozen dataclass allows
+        return {n.name: n for n in self.nodes}
 
     def __getitem__(self, name: str) -> GNode:
-        return self._index[name]  # type: ignore[attr-defined]
+        return self._index[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._index  # type: ignore[attr-defined]
+        return name in self._index
 
     def input_shapes(self) -> dict[str, Shape]:
         return {name: self[name].shape for name in self.inputs}
@@ -116,7 +119,7 @@ class Graph:
                 out[i].append(n.name)
         return out
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"space": self.space, "genotype": self.genotype, "digest": self.digest,
                 "fingerprint": self.fingerprint, "inputs": list(self.inputs), "outputs": list(self.outputs),
                 "nodes": [n.to_json() for n in self.nodes]}

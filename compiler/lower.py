@@ -170,7 +170,7 @@ class Lowering(NodeLowering):
             self.lower_entity(child, sub)
         return self.post(self.output(sub, str(f.get("out", "last")), cell), f, sub, cell)
 
-    def post(self, v: Value, f: dict, frame: Frame, e: Entity) -> Value:
+    def post(self, v: Value, f: dict[str, Any], frame: Frame, e: Entity) -> Value:
         """The container's output after its ``post`` steps (:mod:`lower_post`)."""
         if not f.get("post"):
             return v
@@ -194,6 +194,7 @@ class Lowering(NodeLowering):
             elif (math.ceil(v.shape[1] / 2), math.ceil(v.shape[2] / 2)) == size:
                 out.append(self.b.reduce(v, width, name=name, memo=False))
             else:
+                assert size is not None, "v is a map, so sizes holds its size"
                 raise ShapeError(f"cell inputs of {v.shape[1]}x{v.shape[2]} and {size[0]}x{size[1]} cannot be "
                                  "aligned (only a factor of two is a rule)")
         return out
@@ -220,7 +221,7 @@ def backbone_macs(spec: Any, shape: tuple[int, ...], params: dict[str, Any]) -> 
     return _MACS[key]
 
 
-_MACS: dict[tuple, int] = {}
+_MACS: dict[tuple[str, tuple[int, ...], tuple[tuple[str, str], ...]], int] = {}  # (backbone, shape, params)
 
 
 def lower(space: Space, genotype: Genotype) -> Graph:

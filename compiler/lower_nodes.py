@@ -114,7 +114,8 @@ class NodeLowering:
                 raise
             notes = tuple(f"decided by `{p}` = {self.values[p]!r}" for p in self.decided_paths(e or self.entity))
             code = "E0380" if isinstance(err, ShapeError) else err.code  # the catalogue's shape mismatch
-            raise CompileError(Diagnostic(code, err.first.message, span=(e or self.entity).span,
+            place = e or self.entity
+            raise CompileError(Diagnostic(code, err.first.message, span=place.span if place else None,
                                           source=self.ir.source, notes=notes)) from None
 
     def decided_paths(self, e: Entity | None) -> list[str]:

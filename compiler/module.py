@@ -23,7 +23,7 @@ import logging
 import math
 import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import count
 from typing import Any
 
@@ -39,6 +39,7 @@ from genolang.compiler.frontends import FRONTENDS
 from genolang.compiler.graph import GNode, Graph, Shape
 from genolang.compiler.ops import OPS
 from genolang.compiler.ops.base import FactorizedReduce, ReLUConvBN
+from genolang.compiler.relax import ArchParams
 from genolang.compiler.supernet_ops import MIXED_KINDS, build_mixed, fx_mixed
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class ToSeq(nn.Module):
     otherwise a fixed gather of the windows (each padded by repeating its first position,
     which leaves its max unchanged) and a max over the window axis.
     """
+
+    index: torch.Tensor  # a buffer, registered when the pooling gathers windows
 
     def __init__(self, c_in: int, c_out: int, length: int, *, positions: int = 1, affine: bool = True):
         super().__init__()
@@ -96,7 +99,8 @@ class ToSeq(nn.Module):
         return windows.amax(dim=3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn(self.conv(self.pool(x))))
+        y: torch.Tensor = self.relu(self.bn(self.conv(self.pool(x))))
+        return y
 
 
 # ---------------------------------------------------------------- one module per node kind
@@ -163,7 +167,9 @@ def _frontend(node: GNode, affine: bool, in_shapes: Sequence[Shape] | None) -> n
                                                     **node.attrs.get("params", {}))
 
 
-_BUILDERS = {
+Builder = Callable[[GNode, bool, Sequence[Shape] | None], nn.Module]  # node, affine, input shapes
+
+_BUILDERS: dict[str, Builder] = {
     "op": _op, "to_seq": _to_seq, "proj": _proj, "head": _head, "backbone": _backbone, "frontend": _frontend,
     "act": lambda node, affine, shapes: ACTIVATIONS.get(_attr(node, "act")).build(**node.attrs.get("params", {})),
     "layernorm": lambda node, affine, shapes: nn.LayerNorm(list(_attr(node, "shape"))),
@@ -304,6 +310,12 @@ def compile_forward(g: torch.fx.Graph) -> tuple[Any, str]:
     return scope["forward"], src
 
 
+def _returns_tap_list(backbone: nn.Module | None) -> bool:
+    """Whether a backbone node's body returns the list of its taps itself."""
+    assert backbone is not None, "every backbone node has a module (built by GraphNet)"
+    return bool(getattr(backbone.body, "returns_tap_list", False))
+
+
 class GraphNet(nn.Module):
     """The network of a :class:`Graph`: node modules as attributes, a generated forward.
 
@@ -315,7 +327,7 @@ class GraphNet(nn.Module):
     nets then share them (:func:`genolang.compiler.static.split_net`).
     """
 
-    def __init__(self, graph: Graph, *, affine: bool = True, arch: nn.Module | None = None,
+    def __init__(self, graph: Graph, *, affine: bool = True, arch: ArchParams | None = None,
                  modules: Mapping[str, nn.Module] | None = None):
         super().__init__()
         if arch is not None:
@@ -338,9 +350,9 @@ class GraphNet(nn.Module):
     def _install_forward(self) -> None:
         """Generate and compile the forward; a per-instance subclass holds it (as torch.fx does)."""
         arch = self._modules.get("arch")
-        keys = {p: arch.key(p) for p in arch.paths()} if arch is not None else {}
+        keys = {p: arch.key(p) for p in arch.paths()} if isinstance(arch, ArchParams) else {}
         direct = frozenset(n.name for n in self.graph.nodes
-                           if n.kind == "backbone" and getattr(self.module_of(n.name).body, "returns_tap_list", False))
+                           if n.kind == "backbone" and _returns_tap_list(self.module_of(n.name)))
         self.fx_graph = fx_graph(self.graph, self.names, keys, direct)
         forward, self.code = compile_forward(self.fx_graph)
         self.__class__ = type(GraphNet.__name__, (GraphNet,), {"forward": forward, "__module__": __name__,
@@ -348,8 +360,8 @@ class GraphNet(nn.Module):
 
     def module_of(self, node: str) -> nn.Module | None:
         """The module of node ``node`` (``None`` for function nodes)."""
-        return getattr(self, self.names[node], None)
-
+        module: nn.Module | None = getattr(self, self.names[node], None)
+        return module
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
         state = {k: v for k, v in self.__dict__.items() if k not in ("fx_graph", "code")}
         return _restore, (state,)
@@ -363,7 +375,7 @@ def _restore(state: dict[str, Any]) -> GraphNet:
     return net
 
 
-def build_module(graph: Graph, *, affine: bool = True, arch: nn.Module | None = None) -> GraphNet:
+def build_module(graph: Graph, *, affine: bool = True, arch: ArchParams | None = None) -> GraphNet:
     """The :class:`GraphNet` of ``graph`` (``affine=False``: BN without learned scale, a supernet).
 
     A graph with mixed nodes (a supernet's) needs ``arch``, the

@@ -100,7 +100,7 @@ class MixedOp(nn.Module):
         if len(xs) != self.arity:
             raise ShapeError(f"mixed op over {list(self.names)} takes {self.arity} input(s), got {len(xs)}")
         _check_weights(weights, len(self.ops), f"mixed op over {list(self.names)}")
-        out = weights[0] * self.ops[0](*xs)
+        out: torch.Tensor = weights[0] * self.ops[0](*xs)
         for w, op in zip(weights[1:], self.ops[1:]):
             out = out + w * op(*xs)
         return out
@@ -184,7 +184,8 @@ class ArchParams(nn.Module):
         values = torch.randn(dims, generator=self._generator, dtype=self.dtype) * self.scale
         self.alphas[key] = nn.Parameter(values)
         self._keys[path] = key
-        return self.alphas[key]
+        param: nn.Parameter = self.alphas[key]
+        return param
 
     def key(self, path: str) -> str:
         """The parameter name ``path`` is stored under (in ``alphas`` and the state dict)."""
@@ -195,7 +196,8 @@ class ArchParams(nn.Module):
 
     def logits(self, path: str) -> nn.Parameter:
         """The logit tensor of ``path``."""
-        return self.alphas[self.key(path)]
+        param: nn.Parameter = self.alphas[self.key(path)]
+        return param
 
     def weights(self, path: str) -> torch.Tensor:
         """``softmax(logits(path), dim=-1)`` (differentiable)."""
@@ -221,7 +223,7 @@ class ArchParams(nn.Module):
 
 
 def split_parameters(model: nn.Module, arch: ArchParams | Iterable[torch.Tensor], *,
-                     trainable_only: bool = False) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+                     trainable_only: bool = False) -> tuple[list[nn.Parameter], list[torch.Tensor]]:
     """``(weight_params, arch_params)``: the model's parameters minus the arch ones (by identity).
 
     ``model`` may or may not hold ``arch`` as a submodule. With ``trainable_only`` the weights
@@ -229,7 +231,7 @@ def split_parameters(model: nn.Module, arch: ArchParams | Iterable[torch.Tensor]
     optimizers from the result, e.g. ``SGD(weights, 0.025, momentum=0.9, weight_decay=3e-4)``
     and ``Adam(arch, 3e-4, betas=(0.5, 0.999), weight_decay=1e-3)`` (DARTS).
     """
-    arch_params = list(arch.parameters()) if isinstance(arch, nn.Module) else list(arch)
+    arch_params: list[torch.Tensor] = list(arch.parameters()) if isinstance(arch, nn.Module) else list(arch)
     arch_ids = {id(p) for p in arch_params}
     weights = [p for p in model.parameters()
                if id(p) not in arch_ids and (p.requires_grad or not trainable_only)]

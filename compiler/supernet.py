@@ -34,8 +34,8 @@ from genolang.compiler.derive import argmax_op, bmnas_pair_rule, darts_top_k, to
 from genolang.compiler.graph import Graph
 from genolang.compiler.module import GraphNet, build_module
 from genolang.compiler.relax import ArchParams
-from genolang.compiler.supernet_lower import NONE_OP, RelaxedLowering
-from genolang.domains import Domain
+from genolang.compiler.supernet_lower import NONE_OP, RelaxedDomain, RelaxedLowering
+from genolang.domains import ChoiceDomain
 from genolang.genotype import Genotype
 from genolang.space import Space
 from genolang.validate import active_candidates
@@ -44,7 +44,7 @@ from genolang.validate import active_candidates
 class Supernet(nn.Module):
     """A relaxed network: ``forward`` as the graph's; ``arch`` holds the architecture logits."""
 
-    def __init__(self, space: Space, graph: Graph, arch: ArchParams, relaxed: dict[str, Domain],
+    def __init__(self, space: Space, graph: Graph, arch: ArchParams, relaxed: dict[str, RelaxedDomain],
                  fixed: Mapping[str, Any]):
         super().__init__()
         self.space, self.graph = space, graph
@@ -53,7 +53,7 @@ class Supernet(nn.Module):
 
     @property
     def arch(self) -> ArchParams:
-        return self.net.arch  # type: ignore[return-value]
+        return self.net.arch
 
     def forward(self, *inputs: torch.Tensor) -> Any:
         return self.net(*inputs)
@@ -89,9 +89,9 @@ class Supernet(nn.Module):
         return self.space.validate(values, name=name)
 
 
-def derive_value(d: Domain, w: torch.Tensor, cands: tuple[str, ...]) -> Any:
+def derive_value(d: RelaxedDomain, w: torch.Tensor, cands: tuple[str, ...]) -> Any:
     """One decision's value from its softmax weights (see the module doc)."""
-    if d.kind == "choice":
+    if isinstance(d, ChoiceDomain):
         return argmax_op(w, [str(o) for o in d.options])
     if d.labels:
         names = (NONE_OP, *d.labels)
@@ -108,15 +108,15 @@ def derive_value(d: Domain, w: torch.Tensor, cands: tuple[str, ...]) -> Any:
         return "@" + cands[top_k_inputs(w, 1)[0]]
     skip = w[:, 1]
     if d.mode == "subset":
-        kept = [j for j in range(len(cands)) if float(w[j, 1]) > float(w[j, 0])]
-        if len(kept) < d.min:
-            kept = top_k_inputs(skip, d.min, order="index")
-        return ["@" + cands[j] for j in kept]
-    order = "strength" if d.mode == "pick" else "index"
+        on = [j for j in range(len(cands)) if float(w[j, 1]) > float(w[j, 0])]
+        if len(on) < d.min:
+            on = top_k_inputs(skip, d.min, order="index")
+        return ["@" + cands[j] for j in on]
+    order: Literal["strength", "index"] = "strength" if d.mode == "pick" else "index"
     return ["@" + cands[j] for j in top_k_inputs(skip, d.k, order=order)]
 
 
-def _pair_decision(d: Domain) -> bool:
+def _pair_decision(d: RelaxedDomain) -> bool:
     return d.kind == "ref" and d.mode == "choose" and d.k == 2 and not d.labels
 
 
@@ -131,11 +131,12 @@ def _pair_prefix(net: Supernet) -> int:
     return n
 
 
-def _decision_order(space: Space, relaxed: Mapping[str, Domain]) -> list[str]:
+def _decision_order(space: Space, relaxed: Mapping[str, RelaxedDomain]) -> list[str]:
     return [d.path for d in space.ir.decisions if d.path in relaxed]
 
 
-def lower_supernet(space: Space, *, fixed: Mapping[str, Any] | None = None) -> tuple[Graph, dict, dict, dict]:
+def lower_supernet(space: Space, *, fixed: Mapping[str, Any] | None = None
+                   ) -> tuple[Graph, dict[str, tuple[int, ...]], dict[str, RelaxedDomain], dict[str, Any]]:
     """(graph, {decision: logits shape}, {decision: domain}, fixed values) of the relaxed space.
 
     The fixed values are ``fixed`` plus the decisions with one possible value (empty subsets).

@@ -29,11 +29,13 @@ from genolang.compiler.lower import Lowering
 from genolang.compiler.lower_nodes import NODE_KEYS, Frame
 from genolang.compiler.lower_ops import adapt, apply_node
 from genolang.conditions import all_hold
-from genolang.domains import Domain
+from genolang.domains import ChoiceDomain, RefDomain
 from genolang.genotype import Genotype
 from genolang.ir import Computed, Decided, Entity
 from genolang.space import Space
 from genolang.validate import active_candidates
+
+RelaxedDomain = ChoiceDomain | RefDomain  # what a supernet relaxes: op/act choices, references
 
 #: the op a relaxed labelled edge may also take: no edge at all (derivation excludes it)
 NONE_OP = "none"
@@ -44,7 +46,19 @@ class Relaxed:
     """A decision left open in the supernet."""
 
     path: str
-    domain: Domain
+    domain: RelaxedDomain
+
+    @property
+    def ref(self) -> RefDomain:
+        """The domain of a relaxed reference decision."""
+        assert isinstance(self.domain, RefDomain), f"`{self.path}` is a relaxed reference decision"
+        return self.domain
+
+    @property
+    def choice(self) -> ChoiceDomain:
+        """The domain of a relaxed op or activation choice."""
+        assert isinstance(self.domain, ChoiceDomain), f"`{self.path}` is a relaxed choice"
+        return self.domain
 
 
 class RelaxedLowering(Lowering):
@@ -56,7 +70,7 @@ class RelaxedLowering(Lowering):
         super().__init__(space, stub)
         self.values = dict(self.values)  # decisions with one possible value are added to it
         self.alphas: dict[str, tuple[int, ...]] = {}
-        self.relaxed: dict[str, Domain] = {}
+        self.relaxed: dict[str, RelaxedDomain] = {}
 
     # ------------------------------------------------------------------ decisions
 
@@ -92,20 +106,20 @@ class RelaxedLowering(Lowering):
     def relax(self, path: str, field: str, e: Entity) -> Relaxed:
         domain = self.domains[path]
         kind = getattr(domain, "kind", "")
-        if kind == "ref" or (kind == "choice" and field in ("op", "act")):
+        if isinstance(domain, RefDomain) or (isinstance(domain, ChoiceDomain) and field in ("op", "act")):
             self.relaxed[path] = domain
             return Relaxed(path, domain)
         raise self.fail(f"decision `{path}` ({kind} of `{field}`) cannot be relaxed in a supernet; give it a "
                         "value (fixed=...)", e)
 
     def candidates(self, r: Relaxed, e: Entity, frame: Frame) -> list[tuple[str, Value]]:
-        paths = active_candidates(r.domain, self.values)
+        paths = active_candidates(r.ref, self.values)
         out = []
         for p in paths:
             v = self.resolve("@" + p, e, frame)
             if v is not None:
                 out.append((p, v))
-        if not out and not (r.domain.mode == "subset" and r.domain.min == 0):
+        if not out and not (r.ref.mode == "subset" and r.ref.min == 0):
             raise self.fail(f"decision `{r.path}` has no candidate this supernet builds", e)
         return out
 
@@ -124,11 +138,11 @@ class RelaxedLowering(Lowering):
             self.values[r.path] = []
             return []
         cands = self.align([v for _, v in found], frame, e)
-        mode = "softmax" if r.domain.mode == "one" else "edge"
+        mode = "softmax" if r.ref.mode == "one" else "edge"
         shape = (len(cands),) if mode == "softmax" else (len(cands), 2)
         self.alphas.setdefault(r.path, shape)
         v = self.b.add(f"{name}/mixed", "mixed_input", cands, cands[0].shape, {"decision": r.path, "mode": mode})
-        return [v] * (r.domain.k if r.domain.mode in ("pick", "choose") else 1)
+        return [v] * (r.ref.k if r.ref.mode in ("pick", "choose") else 1)
 
     def align(self, values: list[Value], frame: Frame, e: Entity) -> list[Value]:
         """Candidates brought to one shape: (C, L) in a group with a length, else the widest width."""
@@ -138,8 +152,8 @@ class RelaxedLowering(Lowering):
         if len(kinds) > 1:
             values = [self.b.to_vector(v) for v in values]
         if values[0].kind == "map":
-            size = min((v.shape[1:] for v in values), key=lambda s: s[0] * s[1])
-            values = [self.b.align_spatial(v, tuple(size)) for v in values]
+            size = min(((v.shape[1], v.shape[2]) for v in values), key=lambda s: s[0] * s[1])  # maps: (C, H, W)
+            values = [self.b.align_spatial(v, size) for v in values]
         width = max(v.width for v in values)
         return [self.b.project(v, width) for v in values]
 
@@ -172,7 +186,7 @@ class RelaxedLowering(Lowering):
                 if v is not None:
                     out.append((item.get("op") if isinstance(item, dict) else None, v))
             return out
-        if not raw.domain.labels:
+        if not raw.ref.labels:
             return [(None, v) for v in self.mixed_refs(raw, e, frame, name)]
         return [(None, self.mixed_edges(raw, e, frame, name))]
 
@@ -180,7 +194,7 @@ class RelaxedLowering(Lowering):
         """Op-labelled references: a mixed op (``none`` + the labels) on every candidate edge, summed."""
         from genolang.compiler.supernet_ops import mixed_op
 
-        ops = (NONE_OP, *r.domain.labels)
+        ops = (NONE_OP, *(r.ref.labels or ()))  # labelled: called for op= edges only
         cands = self.candidates(r, e, frame)
         self.alphas.setdefault(r.path, (len(cands), len(ops)))
         outs = [mixed_op(self.b, ops, [v], frame, f"{name}/e{j}", decision=r.path, row=j,
@@ -195,7 +209,7 @@ class RelaxedLowering(Lowering):
         if not isinstance(op, Relaxed):
             x = apply_node(self.b, {**f, "act": None}, params, edges, frame, name if act is None else f"{name}/op")
         else:
-            options = tuple(op.domain.options)
+            options = tuple(op.choice.options)
             self.alphas.setdefault(op.path, (len(options),))
             xs = [v for _, v in edges]
             from genolang.compiler.ops import OPS
@@ -207,8 +221,8 @@ class RelaxedLowering(Lowering):
             x = mixed_op(self.b, options, xs, frame, name if act is None else f"{name}/op", decision=op.path,
                          row=None, params=params, f=f)
         if isinstance(act, Relaxed):
-            self.alphas.setdefault(act.path, (len(act.domain.options),))
-            return mixed_act(self.b, tuple(act.domain.options), x, name, decision=act.path)
+            self.alphas.setdefault(act.path, (len(act.choice.options),))
+            return mixed_act(self.b, tuple(act.choice.options), x, name, decision=act.path)
         if act is not None:
             from genolang.compiler.lower_ops import activation
 
@@ -218,6 +232,6 @@ class RelaxedLowering(Lowering):
     @staticmethod
     def bind_ins(frame: Frame, tpath: str, raw: Any, ins: list[Value]) -> None:
         """As :meth:`Lowering.bind_ins`; a relaxed pick/choose fills the slots ``in[0..k-1]``."""
-        if isinstance(raw, Relaxed) and raw.domain.mode in ("pick", "choose"):
+        if isinstance(raw, Relaxed) and raw.ref.mode in ("pick", "choose"):
             raw = list(ins)
         Lowering.bind_ins(frame, tpath, raw, ins)

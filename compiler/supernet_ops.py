@@ -71,7 +71,7 @@ class MixedAct(nn.Module):
         self.acts = nn.ModuleList(ACTIVATIONS.get(a).build() for a in acts)
 
     def forward(self, x: torch.Tensor, *, weights: torch.Tensor) -> torch.Tensor:
-        out = weights[0] * self.acts[0](x)
+        out: torch.Tensor = weights[0] * self.acts[0](x)
         for w, act in zip(weights[1:], self.acts[1:]):
             out = out + w * act(x)
         return out

@@ -6,7 +6,7 @@ data only in its other fields, and a ``kind`` tag so unions are discriminated.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,7 @@ class Span(NamedTuple):
 
 
 _set = object.__setattr__
+_N = TypeVar("_N", bound="Node")
 _SPANS = frozenset({"span", "path_span", "name_span", "kind_span"})
 
 
@@ -39,7 +40,7 @@ class Node(BaseModel):
         return hash(tuple(self.__dict__.get(k) for k in type(self).model_fields if k not in _SPANS))
 
     @classmethod
-    def make(cls, **fields):
+    def make(cls: type[_N], **fields: Any) -> _N:
         """Build a node from fields the parser already typed, without re-validating them.
 
         The parsers build trees this way (validation per node would halve parse speed);

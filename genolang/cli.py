@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from genolang.document import Document, load
 from genolang.errors import GenolangError, UsageError
@@ -53,7 +53,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return status
 
 
-def _check_report(name: str, doc: Document) -> dict:
+def _check_report(name: str, doc: Document) -> dict[str, Any]:
     return {"file": name, "ok": True,
             "spaces": [{"name": s.name, "version": s.version, "fingerprint": s.fingerprint,
                         "decisions": len(s.ir.decisions)} for s in doc.spaces.values()],
@@ -181,9 +181,13 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ parser
 Handler = Callable[[argparse.Namespace], int]
+if TYPE_CHECKING:
+    Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+    Adder = Callable[[Subparsers, str, Handler, str], argparse.ArgumentParser]
+    Extension = Callable[[Subparsers, Adder], None]  # a layer's ``register(sub, add)``
 
 
-def _add(sub, name: str, func: Handler, help: str) -> argparse.ArgumentParser:
+def _add(sub: Subparsers, name: str, func: Handler, help: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help, description=help)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=func)
@@ -225,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _extensions() -> list[Callable]:
+def _extensions() -> list[Extension]:
     """Subcommand groups of the compiler and runtime, registered without importing torch."""
     from genolang.modules import import_all
 
@@ -243,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except UsageError as exc:
         sys.stderr.write(f"genolang {args.command}: {exc.first.message}\n")
         return EXIT_USAGE

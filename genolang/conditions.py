@@ -31,7 +31,7 @@ class CountCond:
     def paths(self) -> tuple[str, ...]:
         return (self.path,)
 
-    def to_json(self) -> list:
+    def to_json(self) -> list[Any]:
         return ["count", self.path, self.index]
 
     def text(self) -> str:
@@ -56,7 +56,7 @@ class Compare:
     def paths(self) -> tuple[str, ...]:
         return (self.path,)
 
-    def to_json(self) -> list:
+    def to_json(self) -> list[Any]:
         return ["cmp", self.path, self.op, self.value]
 
     def text(self) -> str:
@@ -66,7 +66,7 @@ class Compare:
 @dataclass(frozen=True, slots=True)
 class Member:
     path: str
-    options: tuple
+    options: tuple[Any, ...]
 
     def holds(self, values: Mapping[str, Any]) -> bool:
         return values.get(self.path, _MISSING) in self.options
@@ -74,7 +74,7 @@ class Member:
     def paths(self) -> tuple[str, ...]:
         return (self.path,)
 
-    def to_json(self) -> list:
+    def to_json(self) -> list[Any]:
         return ["in", self.path, list(self.options)]
 
     def text(self) -> str:
@@ -95,7 +95,7 @@ class Logic:
     def paths(self) -> tuple[str, ...]:
         return tuple(p for c in self.operands for p in c.paths())
 
-    def to_json(self) -> list:
+    def to_json(self) -> list[Any]:
         return [self.op, *(c.to_json() for c in self.operands)]
 
     def text(self) -> str:

@@ -72,14 +72,14 @@ class Document:
 
 
 def loads(text: str, name: str = "<input>", *, base: Path | None = None, spaces: Iterable[Space] = (),
-          _stack: tuple[Path, ...] = (), _cache: dict | None = None) -> Document:
+          _stack: tuple[Path, ...] = (), _cache: dict[Path, Document] | None = None) -> Document:
     """Parse and validate a document's text.
 
     Imports resolve relative to ``base``; ``spaces`` are in scope as if imported (so a
     genotype text can be checked against an already loaded space without re-reading it).
     Each imported file is loaded once, however many files import it.
     """
-    cache = {} if _cache is None else _cache
+    cache: dict[Path, Document] = {} if _cache is None else _cache
     module = parse(text, name)
     source = Source(name, text)
     doc = Document(source, module, imports=tuple(i.path for i in module.items if isinstance(i, A.Import)),
@@ -97,7 +97,7 @@ def loads(text: str, name: str = "<input>", *, base: Path | None = None, spaces:
     return doc
 
 
-def load(path: str | Path, *, _stack: tuple[Path, ...] = (), _cache: dict | None = None) -> Document:
+def load(path: str | Path, *, _stack: tuple[Path, ...] = (), _cache: dict[Path, Document] | None = None) -> Document:
     """Read, parse and validate a `.geno` file."""
     path = Path(path)
     try:
@@ -111,7 +111,8 @@ def load(path: str | Path, *, _stack: tuple[Path, ...] = (), _cache: dict | None
     return doc
 
 
-def _item(doc: Document, item, base: Path | None, stack: tuple[Path, ...], cache: dict) -> None:
+def _item(doc: Document, item: A.Item, base: Path | None, stack: tuple[Path, ...],
+          cache: dict[Path, Document]) -> None:
     diag = Collector(doc.source, GenotypeError if isinstance(item, A.GenotypeDecl) else SpaceError)
     if isinstance(item, A.Import):
         _import(doc, item, base, stack, diag, cache)
@@ -125,7 +126,8 @@ def _item(doc: Document, item, base: Path | None, stack: tuple[Path, ...], cache
     diag.raise_if_any()
 
 
-def _import(doc: Document, item: A.Import, base: Path | None, stack, diag: Collector, cache: dict) -> None:
+def _import(doc: Document, item: A.Import, base: Path | None, stack: tuple[Path, ...], diag: Collector,
+            cache: dict[Path, Document]) -> None:
     shown = _shown_path(item.path)
     try:
         target, problem = _import_target(item.path, base)
@@ -139,6 +141,7 @@ def _import(doc: Document, item: A.Import, base: Path | None, stack, diag: Colle
     if problem is not None:
         diag.add("E0213", f"cannot import '{shown}': {problem}", item.span)
         return
+    assert target is not None, "_import_target gives a target or the problem"
     key = target.resolve()
     other = cache.get(key) or load(target, _stack=stack, _cache=cache)
     cache[key] = other

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, NoReturn
 
 from genolang.conditions import Condition
 from genolang.errors import did_you_mean
@@ -29,7 +30,7 @@ class Mismatch(Exception):
         self.code, self.message, self.help = code, message, help
 
 
-def _grid_help(values: list) -> tuple[str, ...]:
+def _grid_help(values: Sequence[int]) -> tuple[str, ...]:
     shown = ", ".join(map(str, values[:8])) + (", ..." if len(values) > 8 else "")
     return (f"allowed values: [{shown}]",)
 
@@ -40,31 +41,32 @@ class IntDomain:
     hi: int
     step: int = 1
     log: bool = False
-    kind: str = "int"
+    kind: Literal["int"] = "int"
 
     def values(self) -> list[int] | range:
         """The allowed values in order: a lazy range (domains can be huge) unless log-stepped."""
         if self.log and self.step > 1:
-            out, v = [], self.lo
+            out: list[int] = []
+            v = self.lo
             while v <= self.hi:
                 out.append(v)
                 v *= self.step
             return out
         return range(self.lo, self.hi + 1, self.step)
 
-    def size(self, active: tuple = ()) -> int:
+    def size(self, active: tuple[str, ...] = ()) -> int:
         if self.log and self.step > 1:
             return len(self.values())
         return (self.hi - self.lo) // self.step + 1
 
-    def sample(self, rng: random.Random, active: tuple = ()) -> int:
+    def sample(self, rng: random.Random, active: tuple[str, ...] = ()) -> int:
         if self.log and self.step == 1:
             return min(self.hi, int(math.exp(rng.uniform(math.log(self.lo), math.log(self.hi + 1)))))
         if self.log:
             return rng.choice(self.values())
         return self.lo + self.step * rng.randrange(self.size())
 
-    def convert(self, value: Any, active: tuple = ()) -> int:
+    def convert(self, value: Any, active: tuple[str, ...] = ()) -> int:
         if type(value) is not int:
             raise Mismatch("E0341", f"needs an integer, got {_describe(value)}")
         if not self.lo <= value <= self.hi:
@@ -73,17 +75,17 @@ class IntDomain:
             raise Mismatch("E0343", f"{value} is not on the grid", _grid_help(self.values()))
         return value
 
-    def first(self, active: tuple = ()) -> int:
+    def first(self, active: tuple[str, ...] = ()) -> int:
         return self.lo
 
     def text(self) -> str:
         opts = "".join([", log" if self.log else "", f", step={self.step}" if self.step != 1 else ""])
         return f"int({self.lo}..{self.hi}{opts})"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"kind": "int", "lo": self.lo, "hi": self.hi, "step": self.step, "log": self.log}
 
-    def schema(self, active: tuple = ()) -> dict:
+    def schema(self, active: tuple[str, ...] = ()) -> dict[str, Any]:
         if self.step > 1 and self.size() <= 10_000:
             return {"enum": list(self.values())}
         return {"type": "integer", "minimum": self.lo, "maximum": self.hi}
@@ -94,55 +96,55 @@ class FloatDomain:
     lo: float
     hi: float
     log: bool = False
-    kind: str = "float"
+    kind: Literal["float"] = "float"
 
-    def values(self) -> list:
+    def values(self) -> list[float]:
         raise Mismatch("E0229", "a float domain is continuous and cannot be enumerated")
 
-    def size(self, active: tuple = ()) -> int:
+    def size(self, active: tuple[str, ...] = ()) -> int:
         raise Mismatch("E0229", "a float domain is continuous: the space has infinitely many genotypes")
 
-    def sample(self, rng: random.Random, active: tuple = ()) -> float:
+    def sample(self, rng: random.Random, active: tuple[str, ...] = ()) -> float:
         if self.log:
             return math.exp(rng.uniform(math.log(self.lo), math.log(self.hi)))
         return rng.uniform(self.lo, self.hi)
 
-    def convert(self, value: Any, active: tuple = ()) -> float:
+    def convert(self, value: Any, active: tuple[str, ...] = ()) -> float:
         if type(value) not in (int, float):
             raise Mismatch("E0341", f"needs a number, got {_describe(value)}")
         if not self.lo <= value <= self.hi:
             raise Mismatch("E0342", f"{value} is outside {self.lo}..{self.hi}")
         return float(value)
 
-    def first(self, active: tuple = ()) -> float:
+    def first(self, active: tuple[str, ...] = ()) -> float:
         return self.lo
 
     def text(self) -> str:
         return f"float({self.lo!r}..{self.hi!r}{', log' if self.log else ''})"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"kind": "float", "lo": self.lo, "hi": self.hi, "log": self.log}
 
-    def schema(self, active: tuple = ()) -> dict:
+    def schema(self, active: tuple[str, ...] = ()) -> dict[str, Any]:
         return {"type": "number", "minimum": self.lo, "maximum": self.hi}
 
 
 @dataclass(frozen=True, slots=True)
 class ChoiceDomain:
-    options: tuple  # symbols (str), ints, floats or bools
+    options: tuple[Any, ...]  # symbols (str), ints, floats or bools
     enum: str | None = None
-    kind: str = "choice"
+    kind: Literal["choice"] = "choice"
 
-    def values(self) -> list:
+    def values(self) -> list[Any]:
         return list(self.options)
 
-    def size(self, active: tuple = ()) -> int:
+    def size(self, active: tuple[str, ...] = ()) -> int:
         return len(self.options)
 
-    def sample(self, rng: random.Random, active: tuple = ()) -> Any:
+    def sample(self, rng: random.Random, active: tuple[str, ...] = ()) -> Any:
         return rng.choice(self.options)
 
-    def convert(self, value: Any, active: tuple = ()) -> Any:
+    def convert(self, value: Any, active: tuple[str, ...] = ()) -> Any:
         for option in self.options:
             if type(option) is type(value) and option == value:
                 return option
@@ -153,48 +155,48 @@ class ChoiceDomain:
         return _raise(Mismatch("E0340", f"{_show(value)} is not a member of {owner}",
                                did_you_mean(str(value), names) or (f"allowed: {', '.join(names)}",)))
 
-    def first(self, active: tuple = ()) -> Any:
+    def first(self, active: tuple[str, ...] = ()) -> Any:
         return self.options[0]
 
     def text(self) -> str:
         return self.enum or f"choice({', '.join(_show(o) for o in self.options)})"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"kind": "choice", "options": list(self.options)}
 
-    def schema(self, active: tuple = ()) -> dict:
+    def schema(self, active: tuple[str, ...] = ()) -> dict[str, Any]:
         return {"enum": list(self.options)}
 
 
 @dataclass(frozen=True, slots=True)
 class BoolDomain:
     p: float = 0.5
-    kind: str = "bool"
+    kind: Literal["bool"] = "bool"
 
-    def values(self) -> list:
+    def values(self) -> list[bool]:
         return [False, True]
 
-    def size(self, active: tuple = ()) -> int:
+    def size(self, active: tuple[str, ...] = ()) -> int:
         return 2
 
-    def sample(self, rng: random.Random, active: tuple = ()) -> bool:
+    def sample(self, rng: random.Random, active: tuple[str, ...] = ()) -> bool:
         return rng.random() < self.p
 
-    def convert(self, value: Any, active: tuple = ()) -> bool:
+    def convert(self, value: Any, active: tuple[str, ...] = ()) -> bool:
         if type(value) is not bool:
             raise Mismatch("E0341", f"needs true or false, got {_describe(value)}")
         return value
 
-    def first(self, active: tuple = ()) -> bool:
+    def first(self, active: tuple[str, ...] = ()) -> bool:
         return False
 
     def text(self) -> str:
         return "bool" if self.p == 0.5 else f"bernoulli({self.p!r})"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"kind": "bool", "p": self.p}
 
-    def schema(self, active: tuple = ()) -> dict:
+    def schema(self, active: tuple[str, ...] = ()) -> dict[str, Any]:
         return {"type": "boolean"}
 
 
@@ -220,7 +222,7 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _raise(exc: Exception):
+def _raise(exc: Exception) -> NoReturn:
     raise exc
 
 MODES = ("one", "pick", "choose", "subset")
@@ -235,7 +237,7 @@ class RefDomain:
     min: int = 0
     labels: tuple[str, ...] | None = None
     label_enum: str | None = None
-    kind: str = "ref"
+    kind: Literal["ref"] = "ref"
     #: all candidate paths when none is conditional (the common case), else None
     unconditional: tuple[str, ...] | None = field(default=None, init=False, compare=False, repr=False)
 
@@ -247,7 +249,7 @@ class RefDomain:
     def ordered(self) -> bool:
         return self.mode in ("one", "pick")
 
-    def values(self) -> list:
+    def values(self) -> list[Any]:
         raise Mismatch("E0229", "reference decisions are not enumerated")
 
     def _labelled(self) -> int:
@@ -280,9 +282,9 @@ class RefDomain:
         if len(refs) < self.min:
             raise Mismatch("E0235", f"subset(min={self.min}) has only {len(refs)} active candidate(s)")
         while True:
-            chosen = [r for r in refs if rng.random() < self.p]
-            if len(chosen) >= self.min:
-                return [self._label(r, rng) for r in chosen]
+            kept = [r for r in refs if rng.random() < self.p]
+            if len(kept) >= self.min:
+                return [self._label(r, rng) for r in kept]
 
     def first(self, active: tuple[str, ...]) -> Any:
         refs = ["@" + p for p in active]
@@ -312,7 +314,7 @@ class RefDomain:
             items.sort(key=lambda i: order[i["ref"] if isinstance(i, dict) else i])
         return items
 
-    def _one(self, value: Any, active: tuple[str, ...], members) -> Any:
+    def _one(self, value: Any, active: tuple[str, ...], members: Collection[str]) -> Any:
         label = None
         if isinstance(value, dict):
             label, value = value.get("op"), value.get("ref")
@@ -350,19 +352,19 @@ class RefDomain:
             args.append(f"op={self.label_enum or '(' + ', '.join(self.labels) + ')'}")
         return f"{self.mode}({', '.join(args)})"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"kind": "ref", "mode": self.mode, "k": self.k, "p": self.p, "min": self.min,
                 "labels": list(self.labels) if self.labels else None,
                 "candidates": [[c.path, [x.to_json() for x in c.conds]] for c in self.candidates]}
 
-    def schema(self, active: tuple[str, ...]) -> dict:
-        refs = {"enum": ["@" + c.path for c in self.candidates]}
+    def schema(self, active: tuple[str, ...]) -> dict[str, Any]:
+        refs: dict[str, Any] = {"enum": ["@" + c.path for c in self.candidates]}
         item = refs if not self.labels else {
             "type": "object", "additionalProperties": False, "required": ["op", "ref"],
             "properties": {"op": {"enum": list(self.labels)}, "ref": refs}}
         if self.mode == "one":
             return item
-        out: dict = {"type": "array", "items": item, "uniqueItems": True}
+        out: dict[str, Any] = {"type": "array", "items": item, "uniqueItems": True}
         if self.mode in ("pick", "choose"):
             out.update(minItems=self.k, maxItems=self.k)
         else:

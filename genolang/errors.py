@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from genolang.ast import Span
 
@@ -65,7 +66,7 @@ class Diagnostic:
         out += [f"   = note: {n}" for n in self.notes]
         return "\n".join(out)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "code": self.code,
             "severity": self.severity,
@@ -151,7 +152,7 @@ class UsageError(GenolangError):
 
 
 def _dedupe(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
-    seen: dict[tuple, int] = {}
+    seen: dict[tuple[str, str, Span | None], int] = {}
     out: list[Diagnostic] = []
     for d in diags:
         key = (d.code, d.message, d.span)

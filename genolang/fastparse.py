@@ -29,18 +29,23 @@ _FIRST_SEG = re.compile(r"[A-Za-z_]\w*")
 _LEADING_ZEROS = re.compile(r"\[0+(\d)")
 
 
+Tok = tuple[str, str, int, int, int, int]  # (type, text, line, column, end_line, end_column)
+
+
 class _GiveUp(Exception):
     pass
 
 
-def _tokens(text: str) -> list[tuple[str, str, int, int, int, int]]:
+def _tokens(text: str) -> list[Tok]:
     """(type, text, line, column, end_line, end_column); punctuation's type is its text."""
-    out, pos, line, start = [], 0, 1, 0
+    out: list[Tok] = []
+    pos, line, start = 0, 1, 0
     append = out.append
     for m in _TOKEN.finditer(text):
         if m.start() != pos:
             raise _GiveUp
         kind, value = m.lastgroup, m.group()
+        assert kind is not None, "every alternative of _TOKEN is a named group"
         if kind == "WS":
             nl = value.count("\n")
             if nl:
@@ -58,23 +63,23 @@ def _tokens(text: str) -> list[tuple[str, str, int, int, int, int]]:
 
 
 class _Parser:
-    def __init__(self, toks):
+    def __init__(self, toks: list[Tok]):
         self.toks, self.i = toks, 0
 
     def peek(self) -> str:
         return self.toks[self.i][0] if self.i < len(self.toks) else "$END"
 
-    def take(self, kind: str):
+    def take(self, kind: str) -> Tok:
         if self.i >= len(self.toks) or self.toks[self.i][0] != kind:
             raise _GiveUp
         tok = self.toks[self.i]
         self.i += 1
         return tok
 
-    def accept(self, kind: str):
+    def accept(self, kind: str) -> Tok | None:
         return self.take(kind) if self.peek() == kind else None
 
-    def word(self, text: str):
+    def word(self, text: str) -> Tok:
         """A keyword: lark's contextual lexer reads it as one only where it may occur."""
         tok = self.take("NAME")
         if tok[1] != text:
@@ -88,7 +93,7 @@ class _Parser:
     def module(self) -> A.Module:
         first = self.word("genolang")
         version = int(self.take("INT")[1].replace("_", ""))
-        items = []
+        items: list[A.Item] = []
         while self.peek() != "$END":
             items.append(self.import_() if self.at_word("import") else self.genotype())
         last = self.toks[self.i - 1]
@@ -111,7 +116,8 @@ class _Parser:
             self.i += 1
             fp = json.loads(self.take("STRING")[1], strict=False)
         self.take("{")
-        assigns, metas = [], []
+        assigns: list[A.Assign] = []
+        metas: list[A.RecordField] = []
         while not self.accept("}"):
             if self.accept(";"):
                 continue
@@ -149,8 +155,10 @@ class _Parser:
         first = self.toks[self.i]
         if first[0] == "PATH":  # a whole `a.b[2].c` lexed at once (the common case)
             self.i += 1
-            if assign and first[1].startswith("meta") and _FIRST_SEG.match(first[1]).group() == "meta":
-                raise _GiveUp  # where a member starts, lark reads `meta` as the keyword
+            if assign and first[1].startswith("meta"):
+                seg = _FIRST_SEG.match(first[1])  # matches: the text starts with a letter
+                if seg is not None and seg.group() == "meta":
+                    raise _GiveUp  # where a member starts, lark reads `meta` as the keyword
             return _LEADING_ZEROS.sub(r"[\1", first[1]), _tspan(first)
         if assign and self.at_word("meta"):
             raise _GiveUp
@@ -168,9 +176,11 @@ class _Parser:
         return name
 
     # -------------------------------------------------------------- values
-    def value(self):
-        kind = self.peek()
-        tok = self.toks[self.i] if self.i < len(self.toks) else None
+    def value(self) -> A.Value:
+        if self.i >= len(self.toks):
+            raise _GiveUp
+        tok = self.toks[self.i]
+        kind = tok[0]
         if kind == "NAME" and tok[1] in ("true", "false"):
             self.i += 1
             return _scalar(tok[1], tok[1], _tspan(tok), 1)
@@ -211,7 +221,7 @@ class _Parser:
 
     def list_(self) -> A.ListV:
         first = self.take("[")
-        items = []
+        items: list[A.Value] = []
         while not self.accept("]"):
             items.append(self.value())
             if self.peek() != "]":
@@ -219,7 +229,7 @@ class _Parser:
         return A.ListV.make(items=tuple(items), span=_join(first, self.toks[self.i - 1]))
 
 
-def _scalar(kind: str, text: str, span: A.Span, sign: int):
+def _scalar(kind: str, text: str, span: A.Span, sign: int) -> A.IntV | A.FloatV | A.StrV | A.BoolV:
     if kind == "INT":
         return A.IntV.make(value=sign * int(text.replace("_", "")), span=span)
     if kind == "FLOAT":
@@ -232,11 +242,11 @@ def _scalar(kind: str, text: str, span: A.Span, sign: int):
     return A.BoolV.make(value=kind == "true", span=span)
 
 
-def _tspan(tok) -> A.Span:
+def _tspan(tok: Tok) -> A.Span:
     return A.Span(tok[2], tok[3], tok[4], tok[5])
 
 
-def _join(first, last) -> A.Span:
+def _join(first: Tok, last: Tok) -> A.Span:
     return A.Span(first[2], first[3], last[4], last[5])
 
 

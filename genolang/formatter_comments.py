@@ -24,6 +24,8 @@ from lark import Lark, Token, Tree
 
 from genolang.lalr import build
 
+Part = Tree[Token] | Token  # a child of a lark tree
+
 # How many leading children of each container rule are header parts rather than entries.
 _HEADER_PARTS = {"start": 0, "space": 2, "block": 3, "when_block": 1, "genotype": 4,
                  "enum_decl": 1, "meta": 0, "list": 0, "record": 0}
@@ -43,7 +45,7 @@ class Entry:
 
     blank_before: bool
     comment: Comment | None = None
-    child: Tree | Token | None = None
+    child: Part | None = None
     trailing: Comment | None = None
 
 
@@ -70,38 +72,43 @@ def _comment_parser() -> Lark:
     return build(lexer_callbacks={"COMMENT": _SINK})
 
 
-def parse_with_comments(text: str) -> tuple[Tree, list[Comment]]:
+def parse_with_comments(text: str) -> tuple[Tree[Token], list[Comment]]:
     """The lark tree and the comments (text right-stripped) in source order."""
     _SINK.tokens = []
     tree = _comment_parser().parse(text)
-    comments = [Comment(str(t).rstrip(), t.line, t.start_pos) for t in _SINK.tokens]
+    comments = [Comment(str(t).rstrip(), _known(t.line), _known(t.start_pos)) for t in _SINK.tokens]
     _SINK.tokens = []
     return tree, sorted(comments, key=lambda c: c.pos)
 
 
 # ------------------------------------------------------------------ positions
-def start(node) -> int:
-    return node.start_pos if isinstance(node, Token) else node.meta.start_pos
+def _known(position: int | None) -> int:
+    assert position is not None, "the lexer's tokens carry positions (lark types them Optional)"
+    return position
 
 
-def end(node) -> int:
-    return node.end_pos if isinstance(node, Token) else node.meta.end_pos
+def start(node: Part) -> int:
+    return _known(node.start_pos) if isinstance(node, Token) else node.meta.start_pos
 
 
-def end_line(node) -> int:
-    return node.end_line if isinstance(node, Token) else node.meta.end_line
+def end(node: Part) -> int:
+    return _known(node.end_pos) if isinstance(node, Token) else node.meta.end_pos
 
 
-def first_line(node) -> int:
-    return node.line if isinstance(node, Token) else node.meta.line
+def end_line(node: Part) -> int:
+    return _known(node.end_line) if isinstance(node, Token) else node.meta.end_line
 
 
-def kids(tree: Tree) -> list:
+def first_line(node: Part) -> int:
+    return _known(node.line) if isinstance(node, Token) else node.meta.line
+
+
+def kids(tree: Tree[Token]) -> list[Part]:
     """The entries of a container tree (members, items, fields, enum names)."""
     return [c for c in tree.children[_HEADER_PARTS[tree.data]:] if c is not None]
 
 
-def _open_line(tree: Tree) -> int:
+def _open_line(tree: Tree[Token]) -> int:
     """The line a comment must share with the opening brace to be the container's opener."""
     if tree.data == "start":
         return 0
@@ -109,7 +116,7 @@ def _open_line(tree: Tree) -> int:
     return end_line(head[-1]) if head else tree.meta.line
 
 
-def inner_container(node) -> Tree | None:
+def inner_container(node: Part) -> Tree[Token] | None:
     """The container a child's inner comments go to: itself, or its list/record value."""
     if not isinstance(node, Tree):
         return None
@@ -120,24 +127,24 @@ def inner_container(node) -> Tree | None:
 
 
 # ------------------------------------------------------------------ attachment
-def has_comment(positions: list[int], node) -> bool:
+def has_comment(positions: list[int], node: Part) -> bool:
     """Whether a comment starts inside ``node`` (``positions`` sorted)."""
     i = bisect.bisect_left(positions, start(node))
     return i < len(positions) and positions[i] < end(node)
 
 
-def attach(root: Tree, comments: list[Comment]) -> dict[int, Layout]:
+def attach(root: Tree[Token], comments: list[Comment]) -> dict[int, Layout]:
     """The layout of every container under ``root``, keyed by ``id`` of its tree."""
     layouts: dict[int, Layout] = {}
     _distribute(root, comments, layouts)
     return layouts
 
 
-def _distribute(tree: Tree, comments: list[Comment], layouts: dict[int, Layout]) -> None:
+def _distribute(tree: Tree[Token], comments: list[Comment], layouts: dict[int, Layout]) -> None:
     children = kids(tree)
     starts = [start(k) for k in children]
     inner: list[list[Comment]] = [[] for _ in children]
-    leading: list[list[Comment]] = [[] for _ in children] + [[]]  # the last: before the close
+    leading: list[list[Comment]] = [[] for _ in range(len(children) + 1)]  # the last: before the close
     trailing: dict[int, Comment] = {}
     layout = Layout()
     for c in comments:
@@ -155,7 +162,7 @@ def _distribute(tree: Tree, comments: list[Comment], layouts: dict[int, Layout])
     layouts[id(tree)] = layout
 
 
-def _descend(child, comments: list[Comment], layouts: dict[int, Layout]) -> list[Comment]:
+def _descend(child: Part, comments: list[Comment], layouts: dict[int, Layout]) -> list[Comment]:
     """Hand a child's inner comments to its nested container; return those left to hoist."""
     sub = inner_container(child)
     if sub is None:
@@ -165,7 +172,7 @@ def _descend(child, comments: list[Comment], layouts: dict[int, Layout]) -> list
     return [c for c in comments if not lo <= c.pos < hi]
 
 
-def _entries(tree: Tree, children: list, leading: list[list[Comment]], hoisted: list[list[Comment]],
+def _entries(tree: Tree[Token], children: list[Part], leading: list[list[Comment]], hoisted: list[list[Comment]],
              trailing: dict[int, Comment]) -> list[Entry]:
     """Source order; ``blank_before`` where the source had an empty line before the entry."""
     out: list[Entry] = []

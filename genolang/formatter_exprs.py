@@ -8,6 +8,8 @@ Parentheses are the minimal set the grammar's precedence needs: ``*`` over ``+``
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 from genolang import ast as A
 
@@ -29,7 +31,7 @@ def number(value: int | float) -> str:
 
 
 # ------------------------------------------------------------------ values
-def value(v: A.Node) -> str:
+def value(v: A.Value) -> str:
     """A value on one line: ``[a, b]``, ``{ k: v }``, ``op(@x)``, ``cell * 6`` ..."""
     return _VALUE[v.kind](v)
 
@@ -48,7 +50,7 @@ def _record(v: A.RecordV) -> str:
     return "{ " + ", ".join(record_field(f) for f in v.fields) + " }"
 
 
-_VALUE = {
+_VALUE: dict[str, Callable[[Any], str]] = {  # value kind -> its text (the kind says the node class)
     "sym": lambda v: v.name,
     "int": lambda v: number(v.value),
     "float": lambda v: number(float(v.value)),
@@ -68,7 +70,7 @@ _EXPR_PREC = {"+": 1, "-": 1, "*": 2}
 _ATOM = 3
 
 
-def _expr_prec(e: A.Node) -> int:
+def _expr_prec(e: A.Expr) -> int:
     return _EXPR_PREC[e.op] if e.kind == "bin" else _ATOM
 
 
@@ -82,7 +84,7 @@ def qname(parts: tuple[str | int, ...]) -> str:
     return out
 
 
-def expr(e: A.Node) -> str:
+def expr(e: A.Expr) -> str:
     """``a + 2 * b``, ``-(n - 1)``, ``(a - b) - (c - d)``: parenthesised only where needed."""
     if e.kind == "num":
         return number(e.value)
@@ -103,7 +105,7 @@ def expr(e: A.Node) -> str:
 
 
 # ------------------------------------------------------------------ domains
-def arg(a: A.Node) -> str:
+def arg(a: A.Arg) -> str:
     if a.kind == "range":
         return f"{expr(a.lo)}..{expr(a.hi)}"
     if a.kind == "kwarg":
@@ -111,7 +113,7 @@ def arg(a: A.Node) -> str:
     return expr(a)
 
 
-def domain(d: A.Node) -> str:
+def domain(d: A.DomainExpr) -> str:
     """``Op``, ``int(1..4, log, step=2)``, ``pick(2, a.tap[*], op=Op)``."""
     if d.kind == "enum_ref":
         return d.name
@@ -123,11 +125,11 @@ _COND_PREC = {"or": 1, "and": 2, "not": 3}
 _COND_ATOM = 4
 
 
-def _cond_prec(c: A.Node) -> int:
+def _cond_prec(c: A.Cond) -> int:
     return _COND_PREC.get(c.kind, _COND_ATOM)
 
 
-def cond(c: A.Node) -> str:
+def cond(c: A.Cond) -> str:
     """``not a and (b or c == 2)``, ``x in { a, b }``: parenthesised only where needed."""
     if c.kind == "cmp":
         return f"{c.path} {c.op} {value(c.value)}"

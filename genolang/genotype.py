@@ -32,7 +32,7 @@ class Genotype(BaseModel):
     name: str = "genotype"
     meta: dict[str, Any] = Field(default_factory=dict)
 
-    def canonical(self) -> dict:
+    def canonical(self) -> dict[str, Any]:
         """The digest's input: everything that identifies the architecture, nothing else."""
         return {"genolang": LANGUAGE, "space": self.space, "version": self.version,
                 "fingerprint": self.fingerprint, "values": self.values}

@@ -24,7 +24,7 @@ class Decided:
 
     path: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"decided": self.path}
 
 
@@ -38,7 +38,7 @@ class Computed:
 
     expr: Any
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"computed": self.expr}
 
     def paths(self) -> list[str]:
@@ -46,7 +46,8 @@ class Computed:
 
     def evaluate(self, values: dict[str, Any]) -> int | float:
         """The value under a genotype's values (every path of the tree must be there)."""
-        return _evaluate(self.expr, values)
+        value: int | float = _evaluate(self.expr, values)
+        return value
 
 
 def _paths(e: Any) -> list[str]:
@@ -79,7 +80,7 @@ class DecisionIR:
     field: str  # its name inside that block
     has_default: bool = False
 
-    def to_json(self) -> list:
+    def to_json(self) -> list[Any]:
         return [self.path, self.domain.to_json(), self.default, [c.to_json() for c in self.conds]]
 
 
@@ -96,7 +97,7 @@ class Entity:
     fields: dict[str, Any] = field(default_factory=dict)  # fixed JSON value or Decided
     count: str | None = None  # an instance of a repeat: the decision counting them (not hashed)
 
-    def to_json(self) -> list:
+    def to_json(self) -> list[Any]:
         fields = {k: (v.to_json() if isinstance(v, (Decided, Computed)) else v) for k, v in self.fields.items()}
         return [self.path, self.kind, fields, [c.to_json() for c in self.conds]]
 
@@ -129,6 +130,10 @@ class SpaceIR:
     forbids: tuple[ForbidIR, ...]
     requires: tuple[RequireIR, ...]
     fingerprint: str = ""
+    # caches of genolang.validate, filled on first use (not part of the IR's value)
+    _index: dict[str, DecisionIR] | None = field(default=None, init=False, repr=False, compare=False)
+    _patterns: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    _slot_targets: set[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def compute_fingerprint(self) -> str:
         """sha256 over the normalised IR: spans, comments and names of lets excluded."""

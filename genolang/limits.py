@@ -7,9 +7,14 @@ validator could spend time or memory (or recurse) on it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from genolang.ast import Span
+from genolang.ast import Expr, Member, Span
 from genolang.errors import Diagnostic, LimitError, Source
+
+if TYPE_CHECKING:
+    from lark import Token, Tree
 
 MAX_SOURCE_BYTES = 2_000_000      # a space or genotype file is a few kB; 2 MB is generous
 MAX_TOKENS = 200_000              # words and punctuation of one file
@@ -97,7 +102,7 @@ def _check_nesting(source: Source) -> None:
             depth = max(0, depth - 1)
 
 
-def check_tree(tree, source: Source) -> None:
+def check_tree(tree: Tree[Token], source: Source) -> None:
     """Refuse a syntax tree deeper than :data:`MAX_DEPTH` (iteratively: no recursion)."""
     from lark import Tree
 
@@ -113,7 +118,7 @@ def check_tree(tree, source: Source) -> None:
         stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
 
 
-def expansion(members, count_of) -> int:
+def expansion(members: Sequence[Member], count_of: Callable[[Expr], int]) -> int:
     """About how much expanding ``members`` once creates (nested repeats multiply), so that a
     repeat is refused before it is expanded; ``count_of(expr)`` evaluates a repeat count."""
     total = 0

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from genolang.domains import BoolDomain, ChoiceDomain, IntDomain
+from genolang.ast import Span
+from genolang.domains import BoolDomain, ChoiceDomain, FloatDomain, IntDomain
 from genolang.errors import Collector
 from genolang.fieldtypes import ENUMERATED
 from genolang.ir import Decided, Entity, SpaceIR
@@ -22,7 +23,7 @@ SKIPPED = frozenset({"op", "act", "combine"})
 def check_op_fields(ir: SpaceIR, diag: Collector) -> None:
     """Report E0296 for each node declaration whose fields some op it may apply refuses."""
     domains = {d.path: d.domain for d in ir.decisions}
-    reported: set = set()
+    reported: set[Span | None] = set()
     for e in ir.entities.values():
         if e.kind != "node" or (e.span is not None and e.span in reported):
             continue
@@ -81,6 +82,6 @@ def _values(value: Any, domains: dict[str, Any]) -> list[Any]:
         return [dom.lo, dom.lo + dom.step, dom.hi]
     if isinstance(dom, (IntDomain, ChoiceDomain, BoolDomain)):
         return list(dom.values())
-    if hasattr(dom, "lo") and hasattr(dom, "hi"):
+    if isinstance(dom, FloatDomain):
         return [dom.lo, dom.hi]
     return []

@@ -27,9 +27,15 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from importlib import import_module, metadata
 from types import ModuleType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from genolang.errors import GenolangError
+
+if TYPE_CHECKING:  # what entry_points() returns: SelectableGroups before 3.12 (it has .select too)
+    if sys.version_info >= (3, 12):
+        _Scan = metadata.EntryPoints
+    else:
+        _Scan = metadata.SelectableGroups
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +92,7 @@ def first_line(obj: object) -> str:
     return lines[0] if lines else ""
 
 
-_SCANNED: dict[tuple[str, ...], metadata.EntryPoints] = {}
+_SCANNED: dict[tuple[str, ...], _Scan] = {}
 
 
 def entry_points(group: str) -> tuple[metadata.EntryPoint, ...]:

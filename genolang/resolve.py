@@ -45,11 +45,11 @@ class Resolver(DomainBuilder, FieldChecker):
         ir.fingerprint = ir.compute_fingerprint()
         return ir
 
-    def members(self, members: tuple, scope: Scope) -> None:
+    def members(self, members: tuple[A.Member, ...], scope: Scope) -> None:
         for m in members:
             getattr(self, "m_" + m.kind)(m, scope)
 
-    def err(self, code: str, message: str, span, **kw) -> None:
+    def err(self, code: str, message: str, span: A.Span | None, **kw: Any) -> None:
         self.diag.add(code, message, span, **kw)
 
     def declare(self, scope: Scope, name: str, binding: Binding) -> None:
@@ -65,13 +65,13 @@ class Resolver(DomainBuilder, FieldChecker):
             return
         scope.names[name] = binding
 
-    def spend(self, n: int, span) -> None:
+    def spend(self, n: int, span: A.Span | None) -> None:
         """Count expanded entities, decisions, forbids, options and candidates; refuse too many."""
         self.spent += n
         if self.spent > MAX_INSTANCES:
             raise too_many("this space", self.spent, MAX_INSTANCES, span, self.source)
 
-    def entity(self, path: str, kind: str, scope: Scope, span, name: str = "") -> Entity:
+    def entity(self, path: str, kind: str, scope: Scope, span: A.Span | None, name: str = "") -> Entity:
         self.spend(1, span)
         ent = Entity(path, kind, scope.conds, span, parent=scope.prefix or None, name=name)
         self.entities[path] = ent
@@ -102,7 +102,7 @@ class Resolver(DomainBuilder, FieldChecker):
             return
         self.check_decided(scope.kind, m, domain)
         default, has_default = None, m.default is not None
-        if has_default:
+        if m.default is not None:
             default = self.default_value(m.default, domain, path)
         ir = DecisionIR(path, domain, default, scope.conds, m.span, scope.kind, m.name, has_default)
         self.decisions.append(ir)
@@ -160,7 +160,8 @@ class Resolver(DomainBuilder, FieldChecker):
             self.members(m.members, sub)
             self.finish_block(m, sub, kind)
 
-    def block_scope(self, m: A.Block, scope: Scope, kind: str, path: str, index, siblings, conds) -> Scope:
+    def block_scope(self, m: A.Block, scope: Scope, kind: str, path: str, index: int | None,
+                    siblings: list[Binding] | None, conds: tuple[Condition, ...]) -> Scope:
         sub = Scope(path, scope, kind, m.name, index, siblings, conds)
         self.entity(path, kind, sub, m.name_span or m.span, m.name)
         return sub
@@ -212,7 +213,7 @@ class Resolver(DomainBuilder, FieldChecker):
         self.requires.append(RequireIR(m.metric, m.op, amount, f"{m.metric} {m.op} {m.amount}", m.span))
 
     # ------------------------------------------------------------ counts and constants
-    def static_count(self, expr, scope: Scope) -> int:
+    def static_count(self, expr: A.Expr, scope: Scope) -> int:
         """A repeat count known before expansion: a literal, a `let`, an int decision's maximum."""
         if isinstance(expr, A.NumE) and type(expr.value) is int:
             return max(expr.value, 0)
@@ -223,7 +224,7 @@ class Resolver(DomainBuilder, FieldChecker):
             return max(b.value.domain.hi, 0)
         return 1
 
-    def count(self, expr, scope: Scope) -> tuple[int, str | None, int] | None:
+    def count(self, expr: A.Expr, scope: Scope) -> tuple[int, str | None, int] | None:
         """(instances to expand, the count decision's path or None, its lower bound)."""
         if isinstance(expr, A.QName) and len(expr.parts) == 1:
             b = scope.lookup(str(expr.parts[0]))
@@ -245,7 +246,7 @@ class Resolver(DomainBuilder, FieldChecker):
             raise too_many("this repeat", value, MAX_COUNT, expr.span, self.source)
         return value, None, value
 
-    def const(self, expr, scope: Scope, bound: bool = False) -> Any:
+    def const(self, expr: A.Expr, scope: Scope, bound: bool = False) -> Any:
         """A constant's value; ``bound``: it is a domain bound or option (E0223 for a decision)."""
         if isinstance(expr, (A.NumE, A.StrE)):
             return expr.value
@@ -280,10 +281,10 @@ class Resolver(DomainBuilder, FieldChecker):
         return b.value
 
     # ------------------------------------------------------------ conditions
-    def condition(self, cond, scope: Scope) -> Condition | None:
+    def condition(self, cond: A.Cond, scope: Scope) -> Condition | None:
         if isinstance(cond, A.BoolOp):
-            parts = [self.condition(c, scope) for c in (cond.left, cond.right)]
-            return None if None in parts else Logic(cond.kind, tuple(parts))
+            left, right = (self.condition(c, scope) for c in (cond.left, cond.right))  # both: every error
+            return None if left is None or right is None else Logic(cond.kind, (left, right))
         if isinstance(cond, A.Not):
             inner = self.condition(cond.operand, scope)
             return None if inner is None else Logic("not", (inner,))
@@ -304,7 +305,7 @@ class Resolver(DomainBuilder, FieldChecker):
             return Member(decision.path, tuple(checked))
         return Compare(decision.path, cond.op, checked[0])
 
-    def cond_decision(self, path: str, scope: Scope, span) -> DecisionIR | None:
+    def cond_decision(self, path: str, scope: Scope, span: A.Span | None) -> DecisionIR | None:
         for s in scope.chain():
             found = self.by_path.get(s.path(path))
             if found is not None:

@@ -21,11 +21,12 @@ import itertools
 from typing import Any
 
 from genolang import ast as A
-from genolang.domains import ChoiceDomain, IntDomain
+from genolang.domains import ChoiceDomain, Domain, IntDomain
 from genolang.errors import did_you_mean
 from genolang.fieldtypes import UNSEARCHED, bad_domain, bad_value
-from genolang.ir import Computed, Decided
+from genolang.ir import Computed, Decided, DecisionIR
 from genolang.limits import MAX_CONSTANT
+from genolang.resolve_base import ResolverBase
 from genolang.scope import Binding, Scope
 
 #: outcomes enumerated exactly up to this many combinations; beyond, interval bounds
@@ -33,15 +34,15 @@ MAX_ENUMERATED = 4096
 
 
 class _Fail(Exception):
-    def __init__(self, code: str, message: str, span, help: tuple[str, ...] = ()):
+    def __init__(self, code: str, message: str, span: A.Span | None, help: tuple[str, ...] = ()):
         super().__init__(message)
         self.code, self.message, self.span, self.help = code, message, span, help
 
 
-class ArithResolver:
+class ArithResolver(ResolverBase):
     """Mixin of the resolver: decisions and arithmetic in field values."""
 
-    def named_value(self, b: Binding, scope: Scope, span) -> Any:
+    def named_value(self, b: Binding, scope: Scope, span: A.Span | None) -> Any:
         """A bare name bound to a ``let`` (its value) or a decision (:class:`Decided`)."""
         if b.kind == "let":
             return b.value
@@ -51,7 +52,7 @@ class ArithResolver:
             self.err(exc.code, exc.message, exc.span, help=exc.help)
             return None
 
-    def computed(self, expr, scope: Scope, span) -> Any:
+    def computed(self, expr: A.Expr, scope: Scope, span: A.Span | None) -> Any:
         """A value expression: a folded constant, a :class:`Computed`, or None after an error."""
         try:
             tree = self._tree(expr, scope)
@@ -65,13 +66,14 @@ class ArithResolver:
             self.err(exc.code, exc.message, exc.span or span, help=exc.help)
             return None
 
-    def _tree(self, e, scope: Scope) -> Any:
+    def _tree(self, e: A.Expr, scope: Scope) -> Any:
         if isinstance(e, A.NumE):
             return e.value
         if isinstance(e, A.NegE):
             return ("neg", self._tree(e.operand, scope))
         if isinstance(e, A.BinE):
             return (e.op, self._tree(e.left, scope), self._tree(e.right, scope))
+        assert isinstance(e, A.QName), "value arithmetic holds no strings (value_exprs.to_expr makes none)"
         name = str(e.parts[0])
         b = scope.lookup(name, ("let", "decision"))
         if b is None:
@@ -83,8 +85,8 @@ class ArithResolver:
             raise _Fail("E0284", f"'{name}' is {b.value!r}, not a number: arithmetic takes numbers", e.span)
         return b.value
 
-    def _decision_leaf(self, b: Binding, scope: Scope, span, *, numeric: bool) -> str:
-        ir = b.value
+    def _decision_leaf(self, b: Binding, scope: Scope, span: A.Span | None, *, numeric: bool) -> str:
+        ir: DecisionIR = b.value
         if ir.domain.kind == "ref":
             raise _Fail("E0283", f"'{b.path}' selects references; a field reads it as `@{span_name(b)}`",
                         span, help=(f"did you mean '@{span_name(b)}'? (the element it selects)",))
@@ -132,7 +134,7 @@ def span_name(b: Binding) -> str:
     return b.path.rsplit(".", 1)[-1]
 
 
-def _numeric(domain) -> bool:
+def _numeric(domain: Domain) -> bool:
     if isinstance(domain, IntDomain):
         return True
     return isinstance(domain, ChoiceDomain) and all(type(o) in (int, float) for o in domain.options)
@@ -142,7 +144,7 @@ def _evaluate_const(tree: Any) -> Any:
     return Computed(tree).evaluate({})
 
 
-def computed_outcomes(c: Computed, by_path: dict) -> list:
+def computed_outcomes(c: Computed, by_path: dict[str, DecisionIR]) -> list[Any]:
     """Every value ``c`` can take (exact up to MAX_ENUMERATED combinations), else its bounds.
 
     The bounds come from interval arithmetic, which is exact when each decision appears
@@ -159,12 +161,12 @@ def computed_outcomes(c: Computed, by_path: dict) -> list:
     return [lo, hi]
 
 
-def _ends(domain) -> list:
+def _ends(domain: Domain) -> list[Any]:
     values = domain.values()
     return [values[0], values[-1]] if isinstance(values, range) else list(values)
 
 
-def _interval(e: Any, bounds: dict) -> tuple:
+def _interval(e: Any, bounds: dict[str, tuple[Any, Any]]) -> tuple[Any, Any]:
     if not isinstance(e, tuple):
         return e, e
     if e[0] == "@":

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from genolang import ast as A
 from genolang import catalog
-from genolang.domains import MODES, BoolDomain, ChoiceDomain, FloatDomain, IntDomain, Mismatch, RefDomain
+from genolang.domains import (
+    MODES,
+    BoolDomain,
+    Candidate,
+    ChoiceDomain,
+    Domain,
+    FloatDomain,
+    IntDomain,
+    Mismatch,
+    RefDomain,
+)
 from genolang.errors import did_you_mean
+from genolang.resolve_base import ResolverBase
 from genolang.scope import Binding, RefError, Scope, resolve_refset
 from genolang.values import plain
 
@@ -30,8 +42,8 @@ def field_catalog(kind: str, field: str) -> tuple[frozenset[str], str] | None:
     return None
 
 
-class DomainBuilder:
-    def domain(self, expr, scope: Scope, field: str):
+class DomainBuilder(ResolverBase):
+    def domain(self, expr: A.DomainExpr, scope: Scope, field: str) -> Domain | None:
         if isinstance(expr, A.EnumRef):
             return self.enum_domain(expr, scope, field)
         if expr.name not in CALLS:
@@ -49,7 +61,8 @@ class DomainBuilder:
                 return None
         reported = len(self.diag.items)
         try:
-            return getattr(self, "d_" + expr.name)(expr, scope, field)
+            dom: Domain = getattr(self, "d_" + expr.name)(expr, scope, field)
+            return dom
         except Mismatch as exc:
             if len(self.diag.items) == reported:  # else a cascade of an argument's error
                 self.err(exc.code, f"invalid {expr.name}(): {exc.message}", expr.span, help=exc.help)
@@ -57,7 +70,7 @@ class DomainBuilder:
             self.err(exc.code, exc.message, getattr(exc, "span", None) or expr.span, help=exc.help)
         return None
 
-    def enum_domain(self, expr: A.EnumRef, scope: Scope, field: str):
+    def enum_domain(self, expr: A.EnumRef, scope: Scope, field: str) -> Domain | None:
         if expr.name == "bool":
             return BoolDomain()
         b = scope.lookup(expr.name, ("enum",))
@@ -68,6 +81,8 @@ class DomainBuilder:
                 hint = (f"{expr.name} needs arguments, e.g. {expr.name}(...)",)
             self.err("E0230", f"unknown enum '{expr.name}'", expr.span, help=hint)
             return None
+        dom: ChoiceDomain
+        members: tuple[A.Sym, ...]
         dom, members = b.value
         self.check_names(scope.kind, field, [(m.name, m.span) for m in members])
         return dom
@@ -98,7 +113,7 @@ class DomainBuilder:
     def _flag(expr: A.Call, name: str) -> bool:
         return any(isinstance(a, A.QName) and a.parts == (name,) for a in expr.args)
 
-    def d_int(self, expr: A.Call, scope: Scope, field: str):
+    def d_int(self, expr: A.Call, scope: Scope, field: str) -> IntDomain:
         lo, hi = self._range(expr, scope)
         step, log = self._kw(expr, "step", scope, 1), self._flag(expr, "log")
         if not all(type(v) is int for v in (lo, hi, step)):
@@ -115,7 +130,7 @@ class DomainBuilder:
             raise Mismatch("E0234", f"step {step} does not divide {lo}..{hi} (last value would be {dom.values()[-1]})")
         return dom
 
-    def d_float(self, expr: A.Call, scope: Scope, field: str):
+    def d_float(self, expr: A.Call, scope: Scope, field: str) -> FloatDomain:
         lo, hi = self._range(expr, scope)
         log = self._flag(expr, "log")
         if not all(type(v) in (int, float) for v in (lo, hi)):
@@ -133,8 +148,9 @@ class DomainBuilder:
         raise Mismatch("E0234", "the range is too wide to sample (bounds must be floats whose "
                                 "difference is finite)")
 
-    def d_choice(self, expr: A.Call, scope: Scope, field: str):
-        options, spans = [], []
+    def d_choice(self, expr: A.Call, scope: Scope, field: str) -> ChoiceDomain:
+        options: list[Any] = []
+        spans: list[A.Span | None] = []
         for a in expr.args:
             if isinstance(a, A.QName) and len(a.parts) == 1:
                 options.append(str(a.parts[0]))
@@ -152,27 +168,28 @@ class DomainBuilder:
         self.check_names(scope.kind, field, list(zip(options, spans)))
         return ChoiceDomain(tuple(options))
 
-    def d_bernoulli(self, expr: A.Call, scope: Scope, field: str):
-        if len(expr.args) != 1 or isinstance(expr.args[0], (A.RangeArg, A.Kwarg)):
+    def d_bernoulli(self, expr: A.Call, scope: Scope, field: str) -> BoolDomain:
+        arg = expr.args[0] if len(expr.args) == 1 else None
+        if arg is None or isinstance(arg, (A.RangeArg, A.Kwarg)):
             raise Mismatch("E0234", "needs one probability, e.g. bernoulli(0.5)")
-        p = self.const(expr.args[0], scope)
+        p = self.const(arg, scope)
         if type(p) not in (int, float) or not 0 < p < 1:
             raise Mismatch("E0234", f"the probability must lie strictly between 0 and 1 (got {p})")
         return BoolDomain(float(p))
 
-    def d_one(self, expr, scope, field):
+    def d_one(self, expr: A.Call, scope: Scope, field: str) -> RefDomain:
         return self.ref_domain("one", expr, scope, field, expr.args)
 
-    def d_pick(self, expr, scope, field):
+    def d_pick(self, expr: A.Call, scope: Scope, field: str) -> RefDomain:
         return self.counted("pick", expr, scope, field)
 
-    def d_choose(self, expr, scope, field):
+    def d_choose(self, expr: A.Call, scope: Scope, field: str) -> RefDomain:
         return self.counted("choose", expr, scope, field)
 
-    def d_subset(self, expr, scope, field):
+    def d_subset(self, expr: A.Call, scope: Scope, field: str) -> RefDomain:
         return self.ref_domain("subset", expr, scope, field, expr.args)
 
-    def counted(self, mode: str, expr: A.Call, scope: Scope, field: str):
+    def counted(self, mode: str, expr: A.Call, scope: Scope, field: str) -> RefDomain:
         first = expr.args[0] if expr.args else None
         if not isinstance(first, (A.NumE, A.BinE)) and not (
                 isinstance(first, A.QName) and scope.lookup(str(first.parts[0]), ("let",))):
@@ -182,8 +199,11 @@ class DomainBuilder:
             raise Mismatch("E0233", f"the count of {mode}() must be a positive integer (got {k})")
         return self.ref_domain(mode, expr, scope, field, expr.args[1:], k)
 
-    def ref_domain(self, mode: str, expr: A.Call, scope: Scope, field: str, args, k: int = 1):
-        candidates, labels, label_enum = [], None, None
+    def ref_domain(self, mode: str, expr: A.Call, scope: Scope, field: str, args: Sequence[A.Arg],
+                   k: int = 1) -> RefDomain:
+        candidates: list[Candidate] = []
+        labels: tuple[str, ...] | None = None
+        label_enum: str | None = None
         for a in args:
             if isinstance(a, A.QName):
                 if a.parts[0] in ("prev", "prev2"):
@@ -217,12 +237,14 @@ class DomainBuilder:
         if isinstance(kw.value, A.QName) and len(kw.value.parts) == 1:
             b = scope.lookup(str(kw.value.parts[0]), ("enum",))
             if b is not None:
+                dom: ChoiceDomain
+                members: tuple[A.Sym, ...]
                 dom, members = b.value
                 self.check_names("node", "op", [(m.name, m.span) for m in members])
                 return tuple(dom.options), b.path
         raise Mismatch("E0230", "op= names an enum of ops")
 
-    def default_value(self, value, domain, path: str) -> Any:
+    def default_value(self, value: A.Value, domain: Domain, path: str) -> Any:
         cands = tuple(c.path for c in getattr(domain, "candidates", ()))
         try:
             return domain.convert(plain(value), cands)
@@ -230,7 +252,7 @@ class DomainBuilder:
             self.err("E0240", f"default {exc.message} for '{path}'", value.span, help=exc.help)
             return None
 
-    def ref_slots(self, path: str, domain, scope: Scope, span) -> list[Binding] | None:
+    def ref_slots(self, path: str, domain: Domain | None, scope: Scope, span: A.Span | None) -> list[Binding] | None:
         if not isinstance(domain, RefDomain) or domain.mode == "subset":
             return None
         paths = [path] if domain.mode == "one" else [f"{path}[{i}]" for i in range(domain.k)]
@@ -239,9 +261,9 @@ class DomainBuilder:
         return [Binding("slot", p, span, scope.conds) for p in paths]
 
 
-def _first_duplicate(items: list) -> Any:
+def _first_duplicate(items: Sequence[Any]) -> Any:
     """The first item equal to an earlier one (by type and value: 1 and 1.0 differ), or None."""
-    seen: set = set()
+    seen: set[tuple[type, Any]] = set()
     for item in items:
         key = (type(item), item)
         if key in seen:

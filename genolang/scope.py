@@ -8,9 +8,11 @@ declared before the reference are visible, which makes every graph a DAG by cons
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from genolang.ast import Span
 from genolang.conditions import Condition
 from genolang.domains import Candidate
 
@@ -40,7 +42,7 @@ class Scope:
     def path(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
 
-    def chain(self):
+    def chain(self) -> Iterator[Scope]:
         scope: Scope | None = self
         while scope is not None:
             yield scope
@@ -66,6 +68,7 @@ class RefError(Exception):
     def __init__(self, code: str, message: str, help: tuple[str, ...] = ()):
         super().__init__(message)
         self.code, self.message, self.help = code, message, help
+        self.span: Span | None = None  # where, when the caller knows it
 
 
 def _instance_binding(scope: Scope) -> Binding:
@@ -124,7 +127,7 @@ def _step(things: list[Binding] | Binding, part: str | int, origin: Scope) -> li
 REFERABLE = ("block", "repeat", "stack", "backbone", "input", "head", "slot", "item", "tap", "field", "decision")
 
 
-def resolve_refset(parts: tuple, scope: Scope) -> list[Candidate]:
+def resolve_refset(parts: tuple[str | int, ...], scope: Scope) -> list[Candidate]:
     """Expand a reference set to candidates (absolute path + activity)."""
     target: list[Binding] | Binding = find_head(str(parts[0]), scope)
     for part in parts[1:]:
@@ -149,9 +152,9 @@ def _as_slots(b: Binding) -> list[Binding]:
     return [b]
 
 
-def split_path(text: str) -> tuple:
+def split_path(text: str) -> tuple[str | int, ...]:
     """``"a.b[2].c"`` -> ``("a", "b", 2, "c")``."""
-    parts: list = []
+    parts: list[str | int] = []
     for seg in text.split("."):
         name, _, rest = seg.partition("[")
         parts.append(name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,12 +183,12 @@ class Space:
                                            + "; ".join(problems)))
         return self.validate(doc.get("values", {}), name=str(doc.get("name", "genotype")))
 
-    def _genotype(self, values: dict[str, Any], name: str, meta: dict | None = None) -> Genotype:
+    def _genotype(self, values: dict[str, Any], name: str, meta: dict[str, Any] | None = None) -> Genotype:
         return Genotype(space=self.name, version=self.version, fingerprint=self.fingerprint,
                         values=values, name=name, meta=meta or {})
 
     # ------------------------------------------------------------ schema
-    def json_schema(self) -> dict:
+    def json_schema(self) -> dict[str, Any]:
         """JSON Schema (2020-12) of this space's canonical genotype JSON."""
         props = {d.path: {**d.domain.schema(tuple(c.path for c in getattr(d.domain, "candidates", ()))),
                           "description": d.domain.text()} for d in self.ir.decisions}
@@ -227,7 +227,7 @@ def _controllers(ir: SpaceIR) -> set[str]:
     return paths
 
 
-def _enumerate(d: DecisionIR, active: tuple[str, ...]) -> list[Any]:
+def _enumerate(d: DecisionIR, active: tuple[str, ...]) -> Sequence[Any]:
     if d.domain.kind != "ref":
         return d.domain.values()
     raise Mismatch("E0229", f"'{d.path}' is a reference decision read by a condition; "

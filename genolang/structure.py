@@ -26,9 +26,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from genolang.ast import Span
 from genolang.conditions import Condition, CountCond
+from genolang.domains import ChoiceDomain, RefDomain
 from genolang.errors import Collector
-from genolang.ir import Decided, Entity, SpaceIR
+from genolang.ir import Decided, DecisionIR, Entity, SpaceIR
 from genolang.opfields import check_op_fields
 
 PREV = ("@prev", "@prev2")
@@ -45,7 +47,7 @@ def check_structure(ir: SpaceIR, diag: Collector) -> None:
         return
     check_op_fields(ir, diag)  # E0296
     domains = {d.path: d for d in ir.decisions}
-    reported: set = set()  # one error per declaration, not one per instance of a repeat
+    reported: set[Span | None] = set()  # one error per declaration, not one per instance of a repeat
     for e in ir.entities.values():
         if e.span is not None and e.span in reported:
             continue
@@ -68,7 +70,7 @@ def check_structure(ir: SpaceIR, diag: Collector) -> None:
 def implies(conds: tuple[Condition, ...], target: tuple[Condition, ...]) -> bool:
     """Whether ``conds`` holding guarantees ``target`` holds (syntactically)."""
     have = set(conds)
-    counts = {}
+    counts: dict[str, int] = {}
     for c in conds:
         if isinstance(c, CountCond):
             counts[c.path] = max(counts.get(c.path, -1), c.index)
@@ -113,7 +115,7 @@ def _sure_input(e: Entity, domains: dict[str, Any]) -> bool:
     for value in e.fields.values():
         if isinstance(value, Decided):
             dom = getattr(domains.get(value.path), "domain", None)
-            if getattr(dom, "kind", "") == "ref" and _needed(dom) >= 1:
+            if isinstance(dom, RefDomain) and _needed(dom) >= 1:
                 return True
             continue
         for item in value if isinstance(value, list) else [value]:
@@ -135,7 +137,7 @@ def _container_in(e: Entity, entities: dict[str, Entity], domains: dict[str, Any
         return True  # a cell placed in a stack always reads the stack's history
     if isinstance(raw, Decided):
         dom = getattr(domains.get(raw.path), "domain", None)
-        return getattr(dom, "kind", "") == "ref" and _needed(dom) >= 1
+        return isinstance(dom, RefDomain) and _needed(dom) >= 1
     return bool(raw)
 
 
@@ -153,15 +155,15 @@ def _index(path: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def _needed(dom: Any) -> int:
+def _needed(dom: RefDomain) -> int:
     """How many references a reference domain always chooses."""
     return dom.min if dom.mode == "subset" else dom.k
 
 
 # ------------------------------------------------------------------ candidates
-def _check_candidates(d: Any, diag: Collector) -> bool:
+def _check_candidates(d: DecisionIR, diag: Collector) -> bool:
     dom = d.domain
-    if getattr(dom, "kind", "") != "ref" or dom.unconditional is not None:
+    if not isinstance(dom, RefDomain) or dom.unconditional is not None:
         return False
     sure = sum(1 for c in dom.candidates if implies(d.conds, c.conds))
     if sure >= _needed(dom):
@@ -190,7 +192,7 @@ def _op_names(e: Entity, domains: dict[str, Any]) -> list[Any] | None:
     op = e.fields.get("op")
     if isinstance(op, Decided):
         dom = getattr(domains.get(op.path), "domain", None)
-        return list(dom.options) if hasattr(dom, "options") else None
+        return list(dom.options) if isinstance(dom, ChoiceDomain) else None
     return None if op is None else [op]
 
 
@@ -206,7 +208,7 @@ def _kinds(ir: SpaceIR, domains: dict[str, Any]) -> dict[str, frozenset[str]]:
             ops = _op_names(e, domains)
             found = {_op_kind(o) for o in ops} if ops else {None}
             if None not in found and "any" not in found:
-                kinds[e.path] = frozenset(found)
+                kinds[e.path] = frozenset(k for k in found if k is not None)
     return kinds
 
 
@@ -229,6 +231,6 @@ def _read_refs(e: Entity, domains: dict[str, Any]) -> Iterator[tuple[str, str]]:
     yield from _fixed_refs(e)
     for name, value in e.fields.items():
         dom = getattr(domains.get(value.path), "domain", None) if isinstance(value, Decided) else None
-        if getattr(dom, "kind", "") == "ref":
+        if isinstance(dom, RefDomain):
             for c in dom.candidates:
                 yield name, "@" + c.path

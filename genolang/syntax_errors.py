@@ -9,6 +9,7 @@ message (lark's ``match_examples`` compares whole stacks, so it misses nested co
 from __future__ import annotations
 
 import functools
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -91,15 +92,18 @@ def _terminal_words() -> dict[str, str]:
     return words
 
 
-def _key(exc: UnexpectedInput) -> tuple | None:
+_Key = tuple[Hashable, str]  # the parser state (opaque to lark's users) and the token type
+
+
+def _key(exc: UnexpectedInput) -> _Key | None:
     if isinstance(exc, UnexpectedToken) and exc.state is not None:
         return exc.state.position, exc.token.type
     return None
 
 
 @functools.lru_cache(maxsize=1)
-def _index() -> dict[tuple, SyntaxCase]:
-    index: dict[tuple, SyntaxCase] = {}
+def _index() -> dict[_Key, SyntaxCase]:
+    index: dict[_Key, SyntaxCase] = {}
     for case in SYNTAX_CASES:
         for example in case.examples:
             try:
@@ -134,10 +138,11 @@ def _position(text: str, offset: int) -> tuple[int, int]:
 
 
 def _from_chars(exc: UnexpectedCharacters, source: Source) -> Diagnostic:
-    char = source.text[exc.pos_in_stream]
+    pos = exc.pos_in_stream or 0  # lark declares it None on the base class; set here
+    char = source.text[pos]
     span = Span(exc.line, exc.column, exc.line, exc.column + 1)
     if char == '"':
-        rest = source.text[exc.pos_in_stream:].split("\n", 1)[0]
+        rest = source.text[pos:].split("\n", 1)[0]
         bad = next((rest[i:i + 2] for i in range(1, len(rest) - 1)
                     if rest[i] == "\\" and rest[i + 1] not in '"\\nt'), None)
         case = _case("E0110" if bad else "E0109")
@@ -163,14 +168,15 @@ def _from_token(exc: UnexpectedToken, source: Source) -> Diagnostic:
         end = len(source.text)
         line, col = _position(source.text, end)
         open_ = _unclosed(source.text, end)
-        notes = ()
+        notes: tuple[str, ...] = ()
         if open_:
             oline, ocol = _position(source.text, open_[1])
             notes = (f"the '{open_[0]}' opened at {source.name}:{oline}:{ocol} is never closed",)
         return Diagnostic("E0100", "unexpected end of file", Span(line, col, line, col + 1), source,
                           help=_expected(exc), notes=notes)
     span = Span(tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
-    case = _index().get(_key(exc))
+    key = _key(exc)
+    case = _index().get(key) if key is not None else None
     if case is not None and case.code != "E0100":
         return Diagnostic(case.code, case.message, span, source, help=case.help or _expected(exc))
     return Diagnostic("E0199", f"unexpected {str(tok)!r}", span, source, help=_expected(exc))

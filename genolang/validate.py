@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from genolang import ast as A
-from genolang.conditions import all_hold
-from genolang.domains import Mismatch
+from genolang.conditions import Condition, all_hold
+from genolang.domains import Mismatch, RefDomain
 from genolang.errors import Collector, GenotypeError, Source, did_you_mean
 from genolang.genotype import Genotype
-from genolang.ir import SpaceIR
+from genolang.ir import DecisionIR, SpaceIR
 from genolang.values import plain
 
 MAX_LISTED = 4
@@ -32,7 +32,7 @@ def flatten(ir: SpaceIR, assigns: tuple[A.Assign, ...], diag: Collector,
     firsts: dict[str, Any] = {}
     lists: list[tuple[str, int, Any]] = []
 
-    def put(path: str, value, span) -> None:
+    def put(path: str, value: A.Value, span: A.Span | None) -> None:
         if path in decisions:
             if path in flat:
                 first = firsts[path]
@@ -65,7 +65,8 @@ def flatten(ir: SpaceIR, assigns: tuple[A.Assign, ...], diag: Collector,
     return flat
 
 
-def _check_length(ir: SpaceIR, path: str, given: int, flat: dict, span, diag: Collector) -> bool:
+def _check_length(ir: SpaceIR, path: str, given: int, flat: dict[str, tuple[Any, Any]], span: A.Span | None,
+                  diag: Collector) -> bool:
     """E0330 when a list for the repeat ``path`` has another length than its count; True if so."""
     instances = _instance_count(ir, path)
     count_path = ir.entities[f"{path}[0]"].count
@@ -97,15 +98,16 @@ def _instance_count(ir: SpaceIR, base: str) -> int:
     return lo if f"{base}[{lo - 1}]" in ir.entities else 0
 
 
-def _decision_index(ir: SpaceIR) -> dict:
-    index = getattr(ir, "_index", None)
+def _decision_index(ir: SpaceIR) -> dict[str, DecisionIR]:
+    index = ir._index
     if index is None:
         index = {d.path: d for d in ir.decisions}
         ir._index = index
     return index
 
 
-def _unknown(ir: SpaceIR, path: str, decisions: dict, span, diag: Collector) -> list[str]:
+def _unknown(ir: SpaceIR, path: str, decisions: dict[str, DecisionIR], span: A.Span | None,
+             diag: Collector) -> list[str]:
     """E0320 when an index in ``path`` names a missing instance, else E0321; the names suggested."""
     if diag.full:
         return []  # enough said; spare the suggestions
@@ -130,7 +132,7 @@ MAX_POOL = 2_000
 def _close_decisions(ir: SpaceIR, path: str) -> list[str]:
     """Decisions whose path is close to ``path``, compared with indices taken out (``n[].op``):
     a few hundred declarations rather than thousands of expanded paths."""
-    patterns = getattr(ir, "_patterns", None)
+    patterns = ir._patterns
     if patterns is None:
         patterns = {}
         for d in ir.decisions:
@@ -174,7 +176,7 @@ def _in_instance(rel: str, prefix: str) -> str | None:
     return None
 
 
-def active_candidates(domain, values: Mapping[str, Any]) -> tuple[str, ...]:
+def active_candidates(domain: RefDomain, values: Mapping[str, Any]) -> tuple[str, ...]:
     """The candidate paths of a reference domain that are active under ``values``."""
     if domain.unconditional is not None:
         return domain.unconditional
@@ -182,7 +184,7 @@ def active_candidates(domain, values: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def check_values(ir: SpaceIR, given: dict[str, tuple[Any, Any]], diag: Collector, *,
-                 quiet: set[str] | frozenset = frozenset(), where=None) -> dict[str, Any]:
+                 quiet: set[str] | frozenset[str] = frozenset(), where: A.Span | None = None) -> dict[str, Any]:
     """Check every decision; ``where`` is the span blamed for missing values."""
     values: dict[str, Any] = {}
     missing: list[str] = []
@@ -206,7 +208,7 @@ def check_values(ir: SpaceIR, given: dict[str, tuple[Any, Any]], diag: Collector
                 missing.append(d.path)
             continue
         raw, span = item
-        active: tuple = ()
+        active: tuple[str, ...] = ()
         if d.domain.kind == "ref":
             raw = absolute(raw, d.path, ir)
             active = active_candidates(d.domain, values)
@@ -230,11 +232,11 @@ def check_values(ir: SpaceIR, given: dict[str, tuple[Any, Any]], diag: Collector
     return values
 
 
-def _depends(conds, invalid: set[str]) -> bool:
+def _depends(conds: tuple[Condition, ...], invalid: set[str]) -> bool:
     return bool(invalid) and any(p in invalid for c in conds for p in c.paths())
 
 
-def _check_resolved(ir: SpaceIR, raw: Any, domain) -> None:
+def _check_resolved(ir: SpaceIR, raw: Any, domain: RefDomain) -> None:
     """E0362 for a reference (made absolute where it resolves) that names nothing."""
     for ref in _field_refs(raw):
         if (ref.startswith("@") and ref[1:] not in ir.entities
@@ -242,7 +244,7 @@ def _check_resolved(ir: SpaceIR, raw: Any, domain) -> None:
             raise Mismatch("E0362", f"'{ref}' does not name anything in space {ir.name}")
 
 
-def _check_slot_order(ir: SpaceIR, d, raw: Any, value: Any) -> None:
+def _check_slot_order(ir: SpaceIR, d: DecisionIR, raw: Any, value: Any) -> None:
     """A `choose` value is stored in candidate order. When other decisions or fields refer
     to its slots by position (``@cell.in[0]``), another written order would silently change
     what they point to: refuse it."""
@@ -262,7 +264,7 @@ def _ref_of(item: Any) -> Any:
 
 def _slot_targets(ir: SpaceIR) -> set[str]:
     """Paths of the decisions and fields whose slots (``path[i]``) something refers to."""
-    targets = getattr(ir, "_slot_targets", None)
+    targets = ir._slot_targets
     if targets is None:
         refs = {c.path for d in ir.decisions for c in getattr(d.domain, "candidates", ())}
         refs |= {r[1:] for e in ir.entities.values() for r in _field_refs(list(e.fields.values()))}
@@ -271,7 +273,7 @@ def _slot_targets(ir: SpaceIR) -> set[str]:
     return targets
 
 
-def _field_refs(value: Any):
+def _field_refs(value: Any) -> Iterator[str]:
     if isinstance(value, str) and value.startswith("@"):
         yield value
     elif isinstance(value, (list, tuple)):

@@ -13,26 +13,26 @@ from __future__ import annotations
 from genolang import ast as A
 
 
-def value_arith(op: str, left: A.Node, right: A.Node, span: A.Span | None) -> A.Node:
+def value_arith(op: str, left: A.Value, right: A.Value, span: A.Span | None) -> A.Value:
     """The value ``left op right``."""
-    if op == "*" and isinstance(left, A.Sym) and _is_count(right):
+    if op == "*" and isinstance(left, A.Sym) and isinstance(right, (A.Sym, A.IntV)) and _is_count(right):
         count = right.name if isinstance(right, A.Sym) else right.value
         return A.RepeatedV.make(name=left.name, count=count, span=span)
     return A.ExprV.make(expr=A.BinE.make(op=op, left=to_expr(left), right=to_expr(right), span=span), span=span)
 
 
-def value_neg(operand: A.Node, span: A.Span | None) -> A.Node:
+def value_neg(operand: A.Value, span: A.Span | None) -> A.Value:
     """The value ``-operand``: a literal stays a literal."""
     if isinstance(operand, (A.IntV, A.FloatV)):
         return type(operand).make(value=-operand.value, span=span)
     return A.ExprV.make(expr=A.NegE.make(operand=to_expr(operand), span=span), span=span)
 
 
-def _is_count(v: A.Node) -> bool:
+def _is_count(v: A.Value) -> bool:
     return isinstance(v, A.Sym) or (isinstance(v, A.IntV) and v.value >= 0)
 
 
-def to_expr(v: A.Node) -> A.Node:
+def to_expr(v: A.Value) -> A.Expr:
     """An operand as an expression node."""
     if isinstance(v, A.ExprV):
         return v.expr

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from genolang import ast as A
 from genolang import catalog
 from genolang.errors import did_you_mean
 from genolang.fieldtypes import UNSEARCHED, bad_domain, bad_value
-from genolang.ir import Computed, Decided
+from genolang.ir import Computed, Decided, Entity
 from genolang.resolve_arith import ArithResolver
 from genolang.scope import Binding, RefError, Scope, resolve_refset, split_path
 from genolang.value_exprs import to_expr
@@ -18,7 +19,7 @@ REQUIRED = {"input": ("shape",), "backbone": ("model", "in"), "head": ("in", "cl
             "stack": ("in", "cells")}
 
 
-def plain(value) -> Any:
+def plain(value: A.Value) -> Any:
     """AST value -> plain data (refs stay as written, with a leading '@')."""
     if isinstance(value, A.Sym):
         return value.name
@@ -69,7 +70,7 @@ class FieldChecker(ArithResolver):
             self.check_field(scope.kind, m, value)
         return value
 
-    def top_value(self, v, scope: Scope) -> Any:
+    def top_value(self, v: A.Value, scope: Scope) -> Any:
         """A whole field's value: a decision's name or arithmetic may stand here (not inside lists)."""
         if isinstance(v, A.Sym):
             b = scope.lookup(v.name, ("let", "decision"))
@@ -80,7 +81,7 @@ class FieldChecker(ArithResolver):
             return self.computed(to_expr(v), scope, v.span)
         return self.fixed(v, scope)
 
-    def fixed(self, v, scope: Scope) -> Any:
+    def fixed(self, v: A.Value, scope: Scope) -> Any:
         if isinstance(v, A.Sym):
             b = scope.lookup(v.name, ("let", "decision"))
             if b is not None and b.kind == "decision":
@@ -164,10 +165,10 @@ class FieldChecker(ArithResolver):
             self.err("E0242", f"invalid {kind} {m.name}: expected {rule[1]}", m.value.span,
                      help=did_you_mean(str(shown), names))
 
-    def check_post(self, ent, sub: Scope, m: A.Block) -> None:
+    def check_post(self, ent: Entity, sub: Scope, m: A.Block) -> None:
         """`project` needs a width (`channels` here or on an enclosing block), `residual` an input."""
         post = ent.fields["post"]
-        span = next((x.value.span for x in m.members if getattr(x, "name", None) == "post"), m.span)
+        span = next((x.value.span for x in m.members if isinstance(x, A.FieldM) and x.name == "post"), m.span)
         widths = [self.entities[s.prefix].fields.get("channels") for s in sub.chain() if s.prefix in self.entities]
         if "project" in post and all(w is None for w in widths):
             self.err("E0287", "`post = [project, ...]` projects to the block's width, but neither this block "
@@ -200,12 +201,13 @@ class FieldChecker(ArithResolver):
 
     def stack_cells(self, m: A.FieldM, scope: Scope) -> Any:
         items = m.value.items if isinstance(m.value, A.ListV) else (m.value,)
-        out, index = [], 0
+        out: list[dict[str, Any]] = []
+        index = 0
         for item in items:
             name, count = (item.name, item.count) if isinstance(item, A.RepeatedV) else (
                 getattr(item, "name", None), 1)
             cell = scope.lookup(name, ("cell",)) if name else None
-            if cell is None:
+            if cell is None or not name:  # (no name, no cell)
                 cells = [n for s in scope.chain() for n, b in s.names.items() if b.kind == "cell"]
                 self.err("E0248", f"'{name}' is not a cell declared earlier", item.span,
                          help=did_you_mean(str(name), cells) or ("declare it with `cell NAME { ... }`",))
@@ -222,12 +224,12 @@ class FieldChecker(ArithResolver):
         return out
 
     @staticmethod
-    def _count_expr(count: Any, span) -> Any:
+    def _count_expr(count: Any, span: A.Span | None) -> A.Expr:
         if isinstance(count, int):
             return A.NumE(value=count, span=span)
         return A.QName(parts=(count,), span=span)
 
-    def value_slots(self, path: str, value: Any, scope: Scope, span) -> list[Binding] | None:
+    def value_slots(self, path: str, value: Any, scope: Scope, span: A.Span | None) -> list[Binding] | None:
         refs = value if isinstance(value, list) else [value]
         if not refs or not all(isinstance(r, str) and r.startswith("@") for r in refs):
             return None
@@ -292,7 +294,7 @@ def _reported(m: A.Block, kind: str, name: str) -> bool:
     return name in written or bool(did_you_mean(name, unknown))
 
 
-def _holds(rule, value: Any) -> bool:
+def _holds(rule: Callable[[Any], object], value: Any) -> bool:
     try:
         return bool(rule(value))
     except TypeError:  # e.g. a list where a name is expected (unhashable)

@@ -113,8 +113,9 @@ def trim(wave: np.ndarray, max_len: int | None = WINDOW) -> np.ndarray:
     return cut
 
 
-def synthesize_bank(texts: Sequence[str], labels: Sequence[int], variants: Sequence[str], rng: np.random.Generator,
-                    track: Progress, *, sentence: bool = False, label: str = "speech") -> Bank:
+def synthesize_bank(texts: Sequence[str], labels: Sequence[int] | np.ndarray, variants: Sequence[str],
+                    rng: np.random.Generator, track: Progress, *, sentence: bool = False,
+                    label: str = "speech") -> Bank:
     """Each text said by a random speaker of ``variants``; resampled to 8 kHz, trimmed."""
     voices = [random_voice(rng, variants, sentence=sentence) for _ in texts]
     seeds = rng.integers(0, 2**31, size=len(texts))

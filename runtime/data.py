@@ -367,7 +367,9 @@ def save_dataset(dataset: MultimodalDataset, path: PathLike) -> Path:
     if path.suffix == ".npz":
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as f:
-                np.savez(f, **{k: v.numpy() for k, v in arrays.items()}, **{META_KEY: np.array(meta)})
+                named: dict[str, Any] = {k: v.numpy() for k, v in arrays.items()}  # names, not savez's options
+                named[META_KEY] = np.array(meta)
+                np.savez(f, **named)
     else:
         def write(tmp: Path) -> None:
             torch.save({**arrays, META_KEY: meta}, tmp)

@@ -75,7 +75,9 @@ class Tally:
         self.n = 0
         self.loss: torch.Tensor | float = 0.0
         self.hits: torch.Tensor | int = 0
-        self.tp = self.fp = self.fn = None
+        self.tp: torch.Tensor | None = None  # multi-label counts, summed over batches
+        self.fp: torch.Tensor | None = None
+        self.fn: torch.Tensor | None = None
 
     def add(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
         """One batch: ``logits`` (B, C); ``labels`` (B,) class indices or (B, C) multi-hot."""
@@ -97,7 +99,7 @@ class Tally:
     def result(self) -> Metrics:
         n = max(self.n, 1)
         loss, hits = float(self.loss) / n, float(self.hits) / n
-        if self.task == "single_label" or self.tp is None:
+        if self.task == "single_label" or self.tp is None or self.fp is None or self.fn is None:  # (set together)
             return Metrics(loss=loss, n=self.n, accuracy=hits)
         return Metrics(loss=loss, n=self.n, accuracy=hits, **_f1(self.tp, self.fp, self.fn))
 

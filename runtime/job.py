@@ -54,9 +54,10 @@ class JobResult:
     def margin(self) -> float | None:
         """Test accuracy of the searched network minus late fusion's (``None`` without both)."""
         test = {r.name: r.test_accuracy for r in self.rows}
-        if test.get("searched") is None or test.get("late fusion") is None:
+        searched, late = test.get("searched"), test.get("late fusion")
+        if searched is None or late is None:
             return None
-        return float(test["searched"]) - float(test["late fusion"])
+        return float(searched) - float(late)
 
     def table(self) -> str:
         return job_table(self)

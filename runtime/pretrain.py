@@ -101,7 +101,9 @@ def pretrain_one(graph: Graph, backbone: str, data: MultimodalDataset, *, seed: 
         return found
     log.info("pretraining %s (%s) for %d epochs", backbone, graph[backbone].attrs.get("model"), epochs)
     result = train(net, data, config, input_names=net.input_names, device=device, progress=progress)
-    state = {k: v.detach().cpu() for k, v in net.module_of(backbone).state_dict().items()}
+    module = net.module_of(backbone)
+    assert module is not None, "a backbone node has a module"
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
     done = Pretrained(backbone, str(graph[backbone].attrs.get("model")), epochs, state, result.best_val.accuracy,
                       result.test.accuracy if result.test is not None else None,
                       sum(p.numel() for p in net.parameters()), result.seconds)

@@ -208,9 +208,11 @@ def _int_or_none(value: Any) -> int | None:
 def best_so_far(trials: RunReport | Iterable[TrialRow]) -> tuple[float | None, ...]:
     """The running maximum of the val accuracy, one entry per trial (``None`` before the first done one)."""
     rows = trials.trials if isinstance(trials, RunReport) else tuple(trials)
-    running = accumulate((t.val_accuracy for t in rows),
-                         lambda best, acc: acc if best is None or (acc is not None and acc > best) else best)
-    return tuple(running)
+    return tuple(accumulate((t.val_accuracy for t in rows), _better))
+
+
+def _better(best: float | None, acc: float | None) -> float | None:
+    return acc if best is None or (acc is not None and acc > best) else best
 
 
 def top_trials(report: RunReport, k: int = 5) -> tuple[TrialRow, ...]:

@@ -56,7 +56,8 @@ def _trials_panel(ax: Axes, report: RunReport) -> None:
 
     done = [t for t in report.trials if t.val_error is not None]
     failed = [t for t in report.trials if t.failed]
-    ax.scatter([_x(report, t.index) for t in done], [t.val_error for t in done], s=22, color="tab:blue",
+    errors = [t.val_error for t in done if t.val_error is not None]
+    ax.scatter([_x(report, t.index) for t in done], errors, s=22, color="tab:blue",
                alpha=0.8, label=f"{report.unit}s done ({len(done)})", zorder=3)
     running = [(t.index, b) for t, b in zip(report.trials, best_so_far(report)) if b is not None]
     if running:
@@ -90,9 +91,13 @@ def genotype_lines(report: RunReport) -> list[str]:
 
 def _genotype_panel(ax: Axes, report: RunReport) -> None:
     """The best genotype's canonical text in a monospace box, its font sized to fit the panel."""
+    from matplotlib.figure import Figure
+
     lines = genotype_lines(report)
     box = ax.get_position()
-    width_in, height_in = ax.figure.get_size_inches()
+    fig = ax.figure
+    assert isinstance(fig, Figure), "the report's panels are axes of a plain Figure (made above)"
+    width_in, height_in = fig.get_size_inches()
     width_pt, height_pt = box.width * width_in * 72, box.height * height_in * 72
     columns = max(len(line) for line in lines)
     # DejaVu Sans Mono advances 0.6 em; the box's padding takes about one em on each side

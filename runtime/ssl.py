@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn import functional as F
 
+from genolang.compiler.module import GraphNet
 from genolang.genotype import Genotype
 from genolang.runtime.bilevel import BilevelConfig, run_bilevel
 from genolang.runtime.data import load_dataset
@@ -168,8 +169,11 @@ class FeatureTap:
 
     def __init__(self, net: nn.Module):
         graph_net = getattr(net, "net", net)  # a Supernet wraps its GraphNet
+        assert isinstance(graph_net, GraphNet), "a feature tap reads a GraphNet or a Supernet"
         head = graph_net.graph[graph_net.graph.outputs[0]]
-        self.module: nn.Module = graph_net.module_of(head.name)
+        module = graph_net.module_of(head.name)
+        assert module is not None, "a head node has a module"
+        self.module: nn.Module = module
         self.features = int(head.attrs.get("c_in") or math.prod(graph_net.graph[head.inputs[0]].shape))
         self.inputs = tuple(graph_net.graph.inputs)
 

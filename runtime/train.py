@@ -130,6 +130,7 @@ def train(net: torch.nn.Module, data: MultimodalDataset, config: TrainConfig, *,
             torch.cuda.empty_cache()
         raise OutOfMemoryError(f"out of memory on {run.device} at batch size {config.batch_size} "
                                f"(step {run.step}); lower the batch size") from exc
+    assert run.best is not None, "the loop's last step (at least one: steps, epochs >= 1) evaluates"
     result = TrainResult(run.best, test, run.history, run.step, time.perf_counter() - start,
                          run.samples / max(run.train_seconds, 1e-9), best_step=run.best_step,
                          device=str(run.device), config=config.model_dump())
@@ -156,9 +157,11 @@ class _Run:
     def __init__(self, net: torch.nn.Module, data: MultimodalDataset, config: TrainConfig, *,
                  input_names: tuple[str, ...], device: torch.device):
         self.net, self.data, self.config, self.input_names, self.device = net, data, config, input_names, device
-        self.train_split, self.val = data["train"], data["val"] if "val" in data.splits else None
-        if self.val is None:
+        self.train_split = data["train"]
+        val = data["val"] if "val" in data.splits else None
+        if val is None:
             raise TrainError(f"dataset {data.name!r} has no 'val' split to select the model on")
+        self.val = val
         n = len(self.train_split)
         self.drop_last = n >= config.batch_size
         self.per_epoch = max(1, n // config.batch_size if self.drop_last else 1)
@@ -168,7 +171,9 @@ class _Run:
         self.step, self.samples, self.train_seconds, self.loss_sum, self.loss_count = 0, 0, 0.0, 0.0, 0
         self.history: list[dict[str, Any]] = []
         self.best: Metrics | None = None
-        self.best_step, self.best_state, self.pending = 0, {}, []
+        self.best_step = 0
+        self.best_state: dict[str, torch.Tensor] = {}
+        self.pending: list[tuple[int, torch.Tensor]] = []  # (step, loss) not yet checked
 
     def loop(self, *, progress: bool, on_eval: Callable[[dict[str, Any]], Any] | None) -> None:
         torch.manual_seed(self.config.seed)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genolang.conditions import all_hold
+from genolang.domains import RefDomain
 from genolang.errors import GenotypeError
 from genolang.genotype import Genotype
 from genolang.ir import DecisionIR
@@ -130,13 +131,18 @@ def _value_steps(d: DecisionIR) -> StepGen:
     return options[i]
 
 
+def _ref_domain(d: DecisionIR) -> RefDomain:
+    assert isinstance(d.domain, RefDomain), "only reference decisions are walked by these steps"
+    return d.domain
+
+
 def _refs(d: DecisionIR) -> tuple[str, ...]:
-    return tuple(c.ref for c in d.domain.candidates)
+    return tuple(c.ref for c in _ref_domain(d).candidates)
 
 
 def _one_steps(d: DecisionIR, active: set[str]) -> StepGen:
-    refs, labels = _refs(d), d.domain.labels
-    ok = [i for i, c in enumerate(d.domain.candidates) if c.path in active]
+    refs, labels = _refs(d), _ref_domain(d).labels
+    ok = [i for i, c in enumerate(_ref_domain(d).candidates) if c.path in active]
     if not labels:
         i = yield Step(d.path, d.path, "one", refs, _nonempty(d, ok))
         return refs[i]
@@ -147,7 +153,7 @@ def _one_steps(d: DecisionIR, active: set[str]) -> StepGen:
 
 
 def _pick_steps(d: DecisionIR, active: set[str]) -> StepGen:
-    refs, dom = _refs(d), d.domain
+    refs, dom = _refs(d), _ref_domain(d)
     chosen: list[int] = []
     items: list[Any] = []
     for j in range(dom.k):
@@ -161,7 +167,7 @@ def _pick_steps(d: DecisionIR, active: set[str]) -> StepGen:
 
 
 def _subset_steps(d: DecisionIR, active: set[str]) -> StepGen:
-    refs, dom = _refs(d), d.domain
+    refs, dom = _refs(d), _ref_domain(d)
     ok = [i for i, c in enumerate(dom.candidates) if c.path in active]
     if len(ok) < dom.min:
         raise EncodingError(f"'{d.path}': subset(min={dom.min}) has only {len(ok)} active candidate(s)")
@@ -175,7 +181,7 @@ def _subset_steps(d: DecisionIR, active: set[str]) -> StepGen:
 
 
 def _labelled(d: DecisionIR, key: str, ref: str) -> StepGen:
-    labels = d.domain.labels
+    labels = _ref_domain(d).labels
     if not labels:
         return ref
     o = yield Step(f"{key}.op", d.path, "op", labels, range(len(labels)), ref)
@@ -239,6 +245,7 @@ def decision_choices(space: Space, d: DecisionIR, values: dict[str, Any], *,
             if len(out) > limit:
                 raise EncodingError(f"'{d.path}' has more than {limit:,} values")
             continue
+        assert step is not None, "the walk did not stop, so it yielded a step"
         stack.extend(prefix + [i] for i in reversed(list(step.allowed)))
     return list(out.values())
 

@@ -69,6 +69,7 @@ import numpy as np
 import torch
 
 from genolang.conditions import CountCond
+from genolang.domains import IntDomain
 from genolang.genotype import Genotype
 from genolang.ir import DecisionIR
 from genolang.runtime.errors import SearchError
@@ -94,7 +95,7 @@ def temperature(t: int, *, t0: float = 10.0, t_final: float = 0.2, decay: float 
     return (t0 - t_final) * math.exp(-((t + 1) ** 2) / decay ** 2) + t_final
 
 
-def sample_probabilities(accs: Sequence[float], T: float) -> np.ndarray:
+def sample_probabilities(accs: Sequence[float] | np.ndarray, T: float) -> np.ndarray:
     """``p = (acc / sum acc) ** (1 / T)``, normalised; uniform when every accuracy is 0."""
     a = np.nan_to_num(np.asarray(accs, dtype=np.float64), nan=0.0).clip(min=0.0)
     total = a.sum()
@@ -103,7 +104,7 @@ def sample_probabilities(accs: Sequence[float], T: float) -> np.ndarray:
     return p / p.sum()
 
 
-def sample_k(confs: Sequence[Any], accs: Sequence[float], k: int, T: float,
+def sample_k(confs: Sequence[Any], accs: Sequence[float] | np.ndarray, k: int, T: float,
              rng: np.random.Generator) -> list[Any]:
     """``min(k, len(confs))`` confs drawn WITHOUT replacement with :func:`sample_probabilities`."""
     n = len(confs)
@@ -180,12 +181,12 @@ def _key(value: Any) -> str:
 
 
 def _discrete_values(d: DecisionIR) -> tuple[Any, ...] | None:
-    kind = d.domain.kind
-    if kind in ("choice", "bool") or (kind == "int" and d.domain.size() <= MAX_INT_VALUES):
-        return tuple(d.domain.values())
-    if kind == "ref" and d.domain.mode == "one" and d.domain.unconditional is not None:
-        refs = ["@" + p for p in d.domain.unconditional]
-        labels = d.domain.labels
+    dom = d.domain
+    if dom.kind in ("choice", "bool") or (dom.kind == "int" and dom.size() <= MAX_INT_VALUES):
+        return tuple(dom.values())
+    if dom.kind == "ref" and dom.mode == "one" and dom.unconditional is not None:
+        refs = ["@" + p for p in dom.unconditional]
+        labels = dom.labels
         return tuple({"op": op, "ref": r} for r in refs for op in labels) if labels else tuple(refs)
     return None
 
@@ -207,6 +208,7 @@ def _find_repeat(space: Space) -> tuple[DecisionIR, list[str]] | str:
         if not instances:
             continue
         dom = d.domain
+        assert isinstance(dom, IntDomain), "counts holds int decisions only"
         if dom.lo != 1 or dom.step != 1 or dom.log or len(instances) != dom.hi:
             return f"its repeat count `{d.path}: {dom.text()}` is not int(1..L) over one repeated node"
         return d, instances

@@ -71,7 +71,8 @@ def torchvision_model(name: str) -> nn.Module:
         close = close_names(str(name), known)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise UnknownNameError(f"unknown torchvision model {name!r}{hint}", close)
-    return torchvision.models.get_model(name, weights=None)
+    model: nn.Module = torchvision.models.get_model(name, weights=None)
+    return model
 
 
 def _torchvision_body(name: str, taps: Sequence[str], weights: Any = None) -> nn.Module:
@@ -107,7 +108,8 @@ def resolve_factory(spec: str) -> Callable[[], nn.Module]:
         obj = getattr(obj, part)
     if not callable(obj):
         raise CompileError(f"custom backbone factory {spec!r} is not callable")
-    return obj
+    factory: Callable[[], nn.Module] = obj  # what it returns is checked where it is called
+    return factory
 
 
 def _custom_body(factory: str, taps: Any = None, weights: Any = None) -> nn.Module:

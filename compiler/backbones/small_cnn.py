@@ -85,7 +85,8 @@ def _shapes(in_shape: Shape, spec: tuple[list[tuple[int, int, int]], list[int]])
         h, w = (h + 2 * pad - k + 1) // 2, (w + 2 * pad - k + 1) // 2
         if min(h, w) < 1:
             raise ShapeError(f"input {list(in_shape)} is too small for the conv blocks")
-    return [(c,) for c, _, _ in spec[0]] + [(n,) for n in spec[1]]
+    shapes: list[Shape] = [(c,) for c, _, _ in spec[0]]
+    return shapes + [(n,) for n in spec[1]]
 
 
 def _build(in_shape: Shape, weights: Any, spec: tuple[list[tuple[int, int, int]], list[int]],

@@ -212,7 +212,8 @@ class FactorizedReduce(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(x)
         shifted = nn.functional.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+        y: torch.Tensor = self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+        return y
 
 
 class Zero(nn.Module):

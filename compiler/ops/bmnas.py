@@ -59,7 +59,8 @@ class ScaledDotAttn(nn.Module):
         q = x.transpose(1, 2)                                            # (N, L, C)
         scores = torch.matmul(q, y) * self.scale                         # (N, L, L)
         out = torch.matmul(torch.softmax(scores, dim=-1), y.transpose(1, 2))  # (N, L, C)
-        return self.ln(self.dropout(out.transpose(1, 2)))                # (N, C, L)
+        res: torch.Tensor = self.ln(self.dropout(out.transpose(1, 2)))   # (N, C, L)
+        return res
 
 
 class LinearGLU(nn.Module):
@@ -73,7 +74,8 @@ class LinearGLU(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         out = self.bn(self.conv(torch.cat([x, y], dim=1)))
-        return self.dropout(F.glu(out, dim=1))
+        res: torch.Tensor = self.dropout(F.glu(out, dim=1))
+        return res
 
 
 class ConcatFC(nn.Module):
@@ -87,7 +89,8 @@ class ConcatFC(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         out = self.bn(self.conv(torch.cat([x, y], dim=1)))
-        return self.dropout(F.relu(out))
+        res: torch.Tensor = self.dropout(F.relu(out))
+        return res
 
 
 @register_op("zero")

@@ -32,7 +32,8 @@ class ChannelLayerNorm(nn.Module):
         self.norm = nn.LayerNorm(channels, eps=eps, elementwise_affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x.movedim(1, -1)).movedim(-1, 1)
+        y: torch.Tensor = self.norm(x.movedim(1, -1))
+        return y.movedim(-1, 1)
 
 
 class AnyBatchNorm(nn.modules.batchnorm._BatchNorm):

@@ -52,7 +52,8 @@ class TokenAttention(nn.Module):
         q, k, v = self.qkv(t).reshape(n, length, 3, self.heads, embed // self.heads).permute(2, 0, 3, 1, 4)
         attn = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * self.scale, dim=-1)   # (N, h, T, T)
         out = torch.matmul(self.dropout(attn), v)                                         # (N, h, T, E/h)
-        return self.out(out.transpose(1, 2).reshape(n, length, embed))
+        y: torch.Tensor = self.out(out.transpose(1, 2).reshape(n, length, embed))
+        return y
 
 
 class SelfAttention(nn.Module):
@@ -65,9 +66,11 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:                                   # (N, D) -> (N, tokens, D / tokens)
-            return self.attn(x.reshape(x.shape[0], self.tokens, -1)).reshape(x.shape)
+            y: torch.Tensor = self.attn(x.reshape(x.shape[0], self.tokens, -1))
+            return y.reshape(x.shape)
         t = x.flatten(2).transpose(1, 2)                   # (N, C, L | H, W) -> (N, T, C)
-        return self.attn(t).transpose(1, 2).reshape(x.shape)
+        y = self.attn(t)
+        return y.transpose(1, 2).reshape(x.shape)
 
 
 @register_op("self_attention")
@@ -87,7 +90,8 @@ class TokenEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ids = x.to(torch.int64).clamp(0, self.vocab - 1)
-        return self.table(ids).transpose(1, 2)
+        y: torch.Tensor = self.table(ids)
+        return y.transpose(1, 2)
 
 
 @register_op("embedding")
