@@ -169,12 +169,12 @@ def test_a_killed_worker_and_a_stopped_node_lose_no_trial(tmp_path, cluster):
     rows = check_every_index_once(out, space, budget)
     ev = events(log)
     starts = [(i, p, n) for k, i, p, n in ev if k == "start"]
-    # the killed and the stopped trials ran again, elsewhere, and their results came from there
+    # the killed trial ran again, elsewhere, and its result came from there
     assert sum(1 for i, _, _ in starts if i == killed_idx) >= 2
     assert rows[killed_idx].metrics["pid"] != killed_pid
-    assert sum(1 for i, _, _ in starts if i == stopped_idx) >= 2
-    # its one record is one attempt's result (which attempt's is Ray's business: a worker on a
-    # dying node may still hand its result back before the node is declared dead)
+    # the stopped node's trial has one record, one attempt's result: ran again after the node
+    # died, or (a race Ray allows) handed back by the dying node's worker before it was
+    # declared dead; either way exactly once (check_every_index_once)
     assert rows[stopped_idx].metrics["pid"] in {p for i, p, _ in starts if i == stopped_idx}
     head = made.head_node.node_id
     assert {n for _, _, n in starts[-2:]} == {head}  # the last trials ran on the head: the second node was gone
