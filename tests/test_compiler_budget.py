@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -48,15 +49,20 @@ def test_latency_budgets_are_not_checked_statically(caplog):
     assert "not checked statically" in caplog.text
 
 
-@pytest.mark.parametrize("command", ["compile", "export"])
-def test_the_cli_refuses_a_broken_budget_as_the_api_does(command, tmp_path, capsys):
+def run_cli(command: str, tmp_path, amount: str) -> tuple[int, Path]:
+    """``genolang compile|export`` of the tiny space under ``require params <= amount``; (exit code, ONNX path)."""
     from genolang.cli import main
 
     path = tmp_path / "tiny.geno"
-    path.write_text(SPACE.format(metric="params", cmp="<=", amount="675"))
+    path.write_text(SPACE.format(metric="params", cmp="<=", amount=amount))
     out = tmp_path / "tiny.onnx"
-    argv = [command, str(path)] + (["-o", str(out)] if command == "export" else [])
-    assert main(argv) == 1
+    return main([command, str(path)] + (["-o", str(out)] if command == "export" else [])), out
+
+
+@pytest.mark.parametrize("command", ["compile", "export"])
+def test_the_cli_refuses_a_broken_budget_as_the_api_does(command, tmp_path, capsys):
+    code, out = run_cli(command, tmp_path, "675")
+    assert code == 1
     err = capsys.readouterr().err
     assert "E0370" in err and "tiny.geno:6" in err and "has 676 params" in err
     assert not out.exists()
@@ -64,11 +70,6 @@ def test_the_cli_refuses_a_broken_budget_as_the_api_does(command, tmp_path, caps
 
 @pytest.mark.parametrize("command", ["compile", "export"])
 def test_the_cli_accepts_a_budget_met(command, tmp_path, capsys):
-    from genolang.cli import main
-
-    path = tmp_path / "tiny.geno"
-    path.write_text(SPACE.format(metric="params", cmp="<=", amount="676"))
-    out = tmp_path / "tiny.onnx"
-    argv = [command, str(path)] + (["-o", str(out)] if command == "export" else [])
-    assert main(argv) == 0
+    code, out = run_cli(command, tmp_path, "676")
+    assert code == 0
     assert out.exists() == (command == "export")
