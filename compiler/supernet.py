@@ -39,6 +39,7 @@ from genolang.domains import ChoiceDomain
 from genolang.genotype import Genotype
 from genolang.space import Space
 from genolang.validate import active_candidates
+from genolang.walk import active_decisions
 
 
 class Supernet(nn.Module):
@@ -74,19 +75,25 @@ class Supernet(nn.Module):
     def derive(self, *, rule: Literal["darts", "bmnas"] = "darts", restrict: bool = True,
                name: str = "derived") -> Genotype:
         """The genotype the architecture weights point to, validated against the space."""
-        values = dict(self.fixed)
         weights = self.arch.snapshot()
         shared = _pair_prefix(self) if rule == "bmnas" else 0
-        taken: set[int] = set()
-        for path in _decision_order(self.space, self.relaxed):
+        taken: set[int] = set()  # BM-NAS: the candidates earlier pair decisions took
+
+        def value(path: str) -> Any:
             d, w = self.relaxed[path], weights[path]
-            if rule == "bmnas" and _pair_decision(d):
-                pair = bmnas_pair_rule(w[:shared] if restrict else w, op_names=(NONE_OP, "skip"), selected=taken)
-                taken.update(pair)
-                values[path] = ["@" + self.candidates(path)[j] for j in pair]
-            else:
-                values[path] = derive_value(d, w, self.candidates(path))
-        return self.space.validate(values, name=name)
+            if rule != "bmnas" or not _pair_decision(d):
+                return derive_value(d, w, self.candidates(path))
+            pair = bmnas_pair_rule(w[:shared] if restrict else w, op_names=(NONE_OP, "skip"), selected=taken)
+            taken.update(pair)
+            return ["@" + self.candidates(path)[j] for j in pair]
+
+        values: dict[str, Any] = {}
+        for d in active_decisions(self.space.ir.decisions, values):
+            if d.path in self.fixed:
+                values[d.path] = self.fixed[d.path]
+            elif d.path in self.relaxed:
+                values[d.path] = value(d.path)
+        return self.space.validate({**self.fixed, **values}, name=name)  # a fixed inactive value is refused
 
 
 def derive_value(d: RelaxedDomain, w: torch.Tensor, cands: tuple[str, ...]) -> Any:

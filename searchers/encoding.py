@@ -31,12 +31,12 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from genolang.conditions import all_hold
 from genolang.domains import RefDomain
 from genolang.errors import GenotypeError
 from genolang.genotype import Genotype
 from genolang.ir import DecisionIR
 from genolang.space import Space
+from genolang.walk import active_decisions
 
 #: the vocabulary an RL controller accepts per step unless told otherwise
 MAX_OPTIONS = 4096
@@ -200,9 +200,7 @@ def walk(space: Space, chooser: Chooser) -> Trace:
     values: dict[str, Any] = {}
     steps: list[Step] = []
     actions: list[int] = []
-    for d in space.ir.decisions:
-        if d.conds and not all_hold(d.conds, values):
-            continue
+    for d in active_decisions(space.ir.decisions, values):
         values[d.path] = _drive(decision_steps(space, d, values), chooser, steps, actions)
     return Trace(values, steps, actions)
 
