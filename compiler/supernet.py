@@ -1,9 +1,10 @@
 """The one-shot supernet of a space, and the genotype derived from its architecture weights.
 
-``build_supernet(space, fixed=..., seed=...)`` lowers the space with its open decisions
-relaxed (:mod:`supernet_lower`) from the same Graph IR rules and op table as the final
-network, and builds it with BN without affine parameters (DARTS). The architecture logits
-live in :attr:`Supernet.arch`, apart from the weights (:meth:`Supernet.weight_parameters`).
+``build_supernet(space, fixed=..., seed=...)`` lowers the space by the same lowering and op
+table as the final network, over a value map whose open decisions are relaxed (:mod:`relaxed`),
+which become mixed nodes (:mod:`supernet_lower`); it builds the graph with BN without affine
+parameters (DARTS). The architecture logits live in :attr:`Supernet.arch`, apart from the
+weights (:meth:`Supernet.weight_parameters`).
 
 :meth:`Supernet.derive` reads the weights back into a validated :class:`Genotype`:
 
@@ -32,9 +33,12 @@ from torch import nn
 
 from genolang.compiler.derive import argmax_op, bmnas_pair_rule, darts_top_k, top_k_inputs
 from genolang.compiler.graph import Graph
+from genolang.compiler.lower import Lowering
 from genolang.compiler.module import GraphNet, build_module
+from genolang.compiler.place import Place
 from genolang.compiler.relax import ArchParams
-from genolang.compiler.supernet_lower import NONE_OP, RelaxedDomain, RelaxedLowering
+from genolang.compiler.relaxed import RelaxedDomain, decided, relaxed_values
+from genolang.compiler.supernet_lower import NONE_OP, Mixer
 from genolang.domains import ChoiceDomain
 from genolang.genotype import Genotype
 from genolang.space import Space
@@ -148,9 +152,12 @@ def lower_supernet(space: Space, *, fixed: Mapping[str, Any] | None = None
 
     The fixed values are ``fixed`` plus the decisions with one possible value (empty subsets).
     """
-    low = RelaxedLowering(space, dict(fixed or {}))
-    graph = low.run()
-    return graph, low.alphas, low.relaxed, low.values
+    values = relaxed_values(space, fixed or {})
+    place = Place(space.ir, values)
+    mixer = Mixer(place, values)
+    meta = {"space": space.name, "genotype": "supernet", "fingerprint": space.fingerprint}
+    graph = Lowering(space, place, mixing=mixer).run(meta)
+    return graph, mixer.alphas, mixer.relaxed, decided(values)
 
 
 def build_supernet(space: Space, *, fixed: Mapping[str, Any] | None = None, seed: int = 0) -> Supernet:
