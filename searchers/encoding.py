@@ -25,12 +25,12 @@ Float decisions are continuous and have no such encoding: :func:`unsupported` sa
 from __future__ import annotations
 
 import itertools
-import json
 import random
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from genolang.canonical import canonical_json
 from genolang.domains import RefDomain
 from genolang.errors import GenotypeError
 from genolang.genotype import Genotype
@@ -239,7 +239,7 @@ def decision_choices(space: Space, d: DecisionIR, values: dict[str, Any], *,
         except StopIteration as stop:
             value = stop.value
         if value is not _MISSING:
-            out.setdefault(json.dumps(value, sort_keys=True), value)
+            out.setdefault(canonical_json(value), value)
             if len(out) > limit:
                 raise EncodingError(f"'{d.path}' has more than {limit:,} values")
             continue
