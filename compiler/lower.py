@@ -27,42 +27,148 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from genolang.compiler.builder import Value
 from genolang.compiler.errors import CompileError, ShapeError
+from genolang.compiler.frame import Frame
 from genolang.compiler.graph import Graph
-from genolang.compiler.lower_nodes import Frame, NodeLowering
 from genolang.compiler.lower_post import apply_post
+from genolang.compiler.node import apply_node, input_fields, op_params
+from genolang.compiler.place import Place
+from genolang.compiler.refs import read_edges
+from genolang.compiler.relaxed import Mixing, Relaxed, open_paths
+from genolang.conditions import all_hold
+from genolang.domains import Domain
 from genolang.genotype import Genotype
-from genolang.ir import Entity
+from genolang.ir import Computed, Decided, Entity
 from genolang.space import Space
 
 STRUCTURAL = ("input", "backbone", "node", "group", "cell", "stack", "head")
 log = logging.getLogger(__name__)
 
 
-class Lowering(NodeLowering):
-    """One lowering run: walks the space's entities in order, building the graph."""
+class Lowering:
+    """One lowering run: the space's entities in order, over the value map of ``place``.
 
-    def run(self) -> Graph:
+    Decisions are read from the value map only (decision path -> value). A value that is a
+    :class:`~genolang.compiler.relaxed.Relaxed` decision (a supernet's) is handed to ``mixing``
+    where a mixed node can stand for it, and refused elsewhere.
+    """
+
+    def __init__(self, space: Space, place: Place, *, mixing: Mixing | None = None):
+        self.space, self.ir, self.place, self.mixing = space, space.ir, place, mixing
+        self.values, self.b = place.values, place.b
+        self.domains: dict[str, Domain] = {d.path: d.domain for d in self.ir.decisions}
+        self.inputs: list[str] = []
+        self.outputs: list[str] = []
+        self.children, self.items = _tree(self.ir.entities)
+
+    def run(self, meta: Mapping[str, str]) -> Graph:
+        """The graph; ``meta`` names it (space, genotype, digest, fingerprint, text: :class:`Graph`)."""
         root = Frame(path="", tpath="")
         for e in self.children[""]:
             self.lower_entity(e, root)
         if not self.outputs:
             raise CompileError(f"space {self.space.name!r} has no head: nothing to output")
-        meta = {"space": self.space.name, "genotype": self.genotype.name, "digest": self.genotype.digest,
-                "fingerprint": self.genotype.fingerprint, "text": self.genotype.to_text()}
-        return self.b.graph(inputs=self.inputs, outputs=self.outputs, **meta)
+        return self.b.graph(inputs=self.inputs, outputs=self.outputs, **dict(meta))
 
     def lower_entity(self, e: Entity, frame: Frame) -> None:
         if not self.active(e):
             return
-        self.at(e, frame)
-        value = self.guard(lambda: getattr(self, f"lower_{e.kind}")(e, frame), e)
+        self.place.at(e, frame)
+        value = self.place.guard(lambda: getattr(self, f"lower_{e.kind}")(e, frame), e)
         if value is not None:
             frame.bind(e.path, value, member=e.kind in ("node", "group", "stack"))
+
+    # ------------------------------------------------------------------ the value map
+
+    def active(self, e: Entity) -> bool:
+        """Whether ``e``'s conditions hold (a condition reading an open decision is refused)."""
+        for c in e.conds:
+            open_ = open_paths(c.paths(), self.values)
+            if open_:
+                raise self.place.fail(f"the structure of {e.path!r} depends on `{open_[0]}`, which a supernet "
+                                      "cannot relax; give it a value", e)
+        return all_hold(e.conds, self.values)
+
+    def fields(self, e: Entity) -> dict[str, Any]:
+        """``e``'s fields with the decided and computed ones evaluated (inactive ones absent)."""
+        out = {}
+        for k, v in e.fields.items():
+            if isinstance(v, Decided):
+                if v.path in self.values:  # inactive (`when`): absent
+                    out[k] = self.decided_value(v.path, k, e)
+            elif isinstance(v, Computed):
+                out[k] = self.computed(v, k, e)
+            else:
+                out[k] = v
+        return out
+
+    def decided_value(self, path: str, field: str, e: Entity) -> Any:
+        """A decision's value for ``field``; a relaxed one only where a mixed node can stand."""
+        value = self.values[path]
+        if isinstance(value, Relaxed) and not value.relaxable_in(field):
+            raise self.place.fail(f"decision `{path}` ({value.domain.kind} of `{field}`) cannot be relaxed in a "
+                                  "supernet; give it a value (fixed=...)", e)
+        return value
+
+    def computed(self, c: Computed, field: str, e: Entity) -> Any:
+        """A computed field: the decisions it reads must be given (arithmetic is not relaxed)."""
+        open_ = open_paths(c.paths(), self.values)
+        if open_:
+            raise self.place.fail(f"`{field}` of {e.path!r} is computed from decision `{open_[0]}`, which a "
+                                  "supernet cannot relax; give it a value (fixed=...)", e)
+        return c.evaluate(self.values)
+
+    def mixer(self) -> Mixing:
+        assert self.mixing is not None, "only a supernet's value map holds relaxed decisions"
+        return self.mixing
+
+    # ------------------------------------------------------------------ references and nodes
+
+    def ref(self, raw: Any, e: Entity, frame: Frame, *, field: str) -> Value:
+        values = self.refs(raw, e, frame, field=field)
+        if len(values) != 1:
+            raise self.place.fail(f"`{field}` of {e.path!r} must name one element, names {len(values)}", e)
+        return values[0]
+
+    def refs(self, raw: Any, e: Entity, frame: Frame, *, field: str) -> list[Value]:
+        """The values a field's reference(s) name (``@prev`` resolved)."""
+        if isinstance(raw, Relaxed):
+            return self.mixer().refs(raw, e, frame, f"{frame.actual(e.path)}.{field}")
+        return [v for _, v in read_edges(self.place, raw, e, frame)]
+
+    def lower_node(self, e: Entity, frame: Frame) -> Value:
+        f = self.fields(e)
+        if any(isinstance(v, Relaxed) for v in f.values()):
+            return self.mixer().node(e, f, frame)
+        keys = input_fields(e, self.domains)
+        edges = [edge for k in keys for edge in read_edges(self.place, f.get(k), e, frame)]
+        if not edges:
+            if not frame.ins:
+                raise self.place.fail(
+                    f"node {frame.actual(e.path)!r} has no inputs in this genotype (every reference it could read "
+                    "is unselected) and its container has no `in`",
+                    e, notes=tuple(f"decided by `{p}` = []" for p in self.place.decided_paths(e)))
+            edges = [(None, frame.ins[-1])]
+        params = op_params(f, keys)
+        return self.place.guard(lambda: apply_node(self.b, f, params, edges, frame, frame.actual(e.path)), e)
+
+    def output(self, frame: Frame, rule: str, e: Entity) -> Value:
+        """A container's value by its ``out`` rule over its direct members."""
+        members = frame.members
+        if rule.endswith("_loose"):
+            members = [v for v in members if v.name not in frame.reads]
+        if not members:
+            raise self.place.fail(f"{frame.path or e.path!r} has no members to output (`out = {rule}`)", e)
+        if rule == "last":
+            return members[-1]
+        how = "sum" if rule.startswith("sum") else "concat"
+        self.place.at(e, frame.parent or frame)
+        return self.place.guard(lambda: self.b.combine(how, members, f"{frame.path}/out"), e)
 
     # ------------------------------------------------------------------ sources
 
@@ -76,19 +182,19 @@ class Lowering(NodeLowering):
 
         spec = FRONTENDS.get(str(e.fields["frontend"]))
         params = dict(e.fields.get("frontend_params") or {})
-        out = self.guard(lambda: spec.out_shape(shape, **params), e)
+        out = self.place.guard(lambda: spec.out_shape(shape, **params), e)
         return self.b.add(f"{e.name}/frontend", "frontend", [v], out, {"name": spec.name, "params": params})
 
     def lower_backbone(self, e: Entity, frame: Frame) -> Value:
         from genolang.compiler.backbones import BACKBONES
 
-        spec = self.guard(lambda: BACKBONES.get(str(e.fields["model"])), e)
+        spec = self.place.guard(lambda: BACKBONES.get(str(e.fields["model"])), e)
         src = self.ref(e.fields["in"], e, frame, field="in")
         reserved = {"model", "in", "frozen", "taps", "tap_nodes", "weights", "pretrain"}  # `name`: torchvision's
         params = {k: v for k, v in e.fields.items() if k not in reserved}
         if "tap_nodes" in e.fields:  # `taps = ["layer1", ...]`: the graph nodes tapped, in order
             params["taps"] = list(e.fields["tap_nodes"])
-        shapes = self.guard(lambda: spec.tap_shapes(src.shape, **params), e)
+        shapes = self.place.guard(lambda: spec.tap_shapes(src.shape, **params), e)
         attrs = {"model": spec.name, "frozen": bool(e.fields.get("frozen", False)),
                  "weights": self.weights_path(e.fields.get("weights")), "params": params, "in_shape": list(src.shape),
                  "tap_shapes": [list(s) for s in shapes]}
@@ -149,7 +255,7 @@ class Lowering(NodeLowering):
             stride = int(self.fields(cell).get("stride", 1))  # it may be decided
             if stride != 1 and width is not None:
                 width = int(width) * stride
-            self.at(item, frame)
+            self.place.at(item, frame)
             out = self.lower_item(item, cell, history, frame, width)
             frame.bind(item.path, out)
             history.append(out)
@@ -174,8 +280,8 @@ class Lowering(NodeLowering):
         """The container's output after its ``post`` steps (:mod:`lower_post`)."""
         if not f.get("post"):
             return v
-        self.at(e, frame.parent or frame)
-        return self.guard(lambda: apply_post(self.b, list(f["post"]), v, frame.ins, frame.width, frame.path), e)
+        self.place.at(e, frame.parent or frame)
+        return self.place.guard(lambda: apply_post(self.b, list(f["post"]), v, frame.ins, frame.width, frame.path), e)
 
     @staticmethod
     def prev_item(ref: str, history: list[Value]) -> Value:
@@ -201,12 +307,31 @@ class Lowering(NodeLowering):
 
     @staticmethod
     def bind_ins(frame: Frame, tpath: str, raw: Any, ins: list[Value]) -> None:
-        """Make ``@cell.in`` / ``@cell.in[i]`` name the container's (preprocessed) inputs."""
-        if isinstance(raw, list):
+        """Make ``@cell.in`` / ``@cell.in[i]`` name the container's (preprocessed) inputs; a relaxed
+        pick/choose fills the slots ``in[0..k-1]`` (each the mixed value)."""
+        if isinstance(raw, list) or (isinstance(raw, Relaxed) and raw.slotted):
             for i, v in enumerate(ins):
                 frame.bind(f"{tpath}.in[{i}]", v)
         elif ins:
             frame.bind(f"{tpath}.in", ins[0])
+
+
+def _tree(entities: dict[str, Entity]) -> tuple[dict[str, list[Entity]], dict[str, list[Entity]]]:
+    """(container path -> structural children in order, stack path -> its items)."""
+    children: dict[str, list[Entity]] = {"": []}
+    items: dict[str, list[Entity]] = {}
+    for e in entities.values():
+        if e.kind in ("group", "cell", "stack", "node", "backbone"):
+            children.setdefault(e.path, [])
+            items.setdefault(e.path, [])
+        if e.kind == "item":
+            items.setdefault(e.parent or "", []).append(e)
+        elif e.kind in ("input", "backbone", "node", "group", "cell", "stack", "head"):
+            parts = e.path.split(".")
+            owner = next((".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)
+                          if ".".join(parts[:i]) in entities), "")
+            children.setdefault(owner, []).append(e)
+    return children, items
 
 
 def backbone_macs(spec: Any, shape: tuple[int, ...], params: dict[str, Any]) -> int:
@@ -229,7 +354,14 @@ def lower(space: Space, genotype: Genotype) -> Graph:
     if genotype.space != space.name or genotype.fingerprint != space.fingerprint:
         raise CompileError(f"genotype {genotype.name!r} is pinned to space {genotype.space!r} "
                            f"({genotype.fingerprint[:19]}...), not to {space.name!r} ({space.fingerprint[:19]}...)")
-    return Lowering(space, genotype).run()
+    meta = {"space": space.name, "genotype": genotype.name, "digest": genotype.digest,
+            "fingerprint": genotype.fingerprint, "text": genotype.to_text()}
+    return lower_values(space, genotype.values, meta)
+
+
+def lower_values(space: Space, values: Mapping[str, Any], meta: Mapping[str, str]) -> Graph:
+    """The Graph IR of ``space`` under a plain value map (decision path -> value), named by ``meta``."""
+    return Lowering(space, Place(space.ir, values)).run(meta)
 
 
 def load_genotype(path: str, *, genotype: str | None = None) -> tuple[Space, Genotype, str]:

@@ -1,9 +1,10 @@
 """The one-shot supernet of a space, and the genotype derived from its architecture weights.
 
-``build_supernet(space, fixed=..., seed=...)`` lowers the space with its open decisions
-relaxed (:mod:`supernet_lower`) from the same Graph IR rules and op table as the final
-network, and builds it with BN without affine parameters (DARTS). The architecture logits
-live in :attr:`Supernet.arch`, apart from the weights (:meth:`Supernet.weight_parameters`).
+``build_supernet(space, fixed=..., seed=...)`` lowers the space by the same lowering and op
+table as the final network, over a value map whose open decisions are relaxed (:mod:`relaxed`),
+which become mixed nodes (:mod:`supernet_lower`); it builds the graph with BN without affine
+parameters (DARTS). The architecture logits live in :attr:`Supernet.arch`, apart from the
+weights (:meth:`Supernet.weight_parameters`).
 
 :meth:`Supernet.derive` reads the weights back into a validated :class:`Genotype`:
 
@@ -32,13 +33,17 @@ from torch import nn
 
 from genolang.compiler.derive import argmax_op, bmnas_pair_rule, darts_top_k, top_k_inputs
 from genolang.compiler.graph import Graph
+from genolang.compiler.lower import Lowering
 from genolang.compiler.module import GraphNet, build_module
+from genolang.compiler.place import Place
 from genolang.compiler.relax import ArchParams
-from genolang.compiler.supernet_lower import NONE_OP, RelaxedDomain, RelaxedLowering
+from genolang.compiler.relaxed import RelaxedDomain, decided, relaxed_values
+from genolang.compiler.supernet_lower import NONE_OP, Mixer
 from genolang.domains import ChoiceDomain
 from genolang.genotype import Genotype
 from genolang.space import Space
 from genolang.validate import active_candidates
+from genolang.walk import active_decisions
 
 
 class Supernet(nn.Module):
@@ -74,19 +79,25 @@ class Supernet(nn.Module):
     def derive(self, *, rule: Literal["darts", "bmnas"] = "darts", restrict: bool = True,
                name: str = "derived") -> Genotype:
         """The genotype the architecture weights point to, validated against the space."""
-        values = dict(self.fixed)
         weights = self.arch.snapshot()
         shared = _pair_prefix(self) if rule == "bmnas" else 0
-        taken: set[int] = set()
-        for path in _decision_order(self.space, self.relaxed):
+        taken: set[int] = set()  # BM-NAS: the candidates earlier pair decisions took
+
+        def value(path: str) -> Any:
             d, w = self.relaxed[path], weights[path]
-            if rule == "bmnas" and _pair_decision(d):
-                pair = bmnas_pair_rule(w[:shared] if restrict else w, op_names=(NONE_OP, "skip"), selected=taken)
-                taken.update(pair)
-                values[path] = ["@" + self.candidates(path)[j] for j in pair]
-            else:
-                values[path] = derive_value(d, w, self.candidates(path))
-        return self.space.validate(values, name=name)
+            if rule != "bmnas" or not _pair_decision(d):
+                return derive_value(d, w, self.candidates(path))
+            pair = bmnas_pair_rule(w[:shared] if restrict else w, op_names=(NONE_OP, "skip"), selected=taken)
+            taken.update(pair)
+            return ["@" + self.candidates(path)[j] for j in pair]
+
+        values: dict[str, Any] = {}
+        for d in active_decisions(self.space.ir.decisions, values):
+            if d.path in self.fixed:
+                values[d.path] = self.fixed[d.path]
+            elif d.path in self.relaxed:
+                values[d.path] = value(d.path)
+        return self.space.validate({**self.fixed, **values}, name=name)  # a fixed inactive value is refused
 
 
 def derive_value(d: RelaxedDomain, w: torch.Tensor, cands: tuple[str, ...]) -> Any:
@@ -141,9 +152,12 @@ def lower_supernet(space: Space, *, fixed: Mapping[str, Any] | None = None
 
     The fixed values are ``fixed`` plus the decisions with one possible value (empty subsets).
     """
-    low = RelaxedLowering(space, dict(fixed or {}))
-    graph = low.run()
-    return graph, low.alphas, low.relaxed, low.values
+    values = relaxed_values(space, fixed or {})
+    place = Place(space.ir, values)
+    mixer = Mixer(place, values)
+    meta = {"space": space.name, "genotype": "supernet", "fingerprint": space.fingerprint}
+    graph = Lowering(space, place, mixing=mixer).run(meta)
+    return graph, mixer.alphas, mixer.relaxed, decided(values)
 
 
 def build_supernet(space: Space, *, fixed: Mapping[str, Any] | None = None, seed: int = 0) -> Supernet:

@@ -9,17 +9,15 @@ edge of an op-labelled decision; column 1 of each (none, skip) row for a mixed i
 from __future__ import annotations
 
 import operator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from genolang.compiler.builder import GraphBuilder, Value
 from genolang.compiler.errors import ShapeError
+from genolang.compiler.frame import Frame
 from genolang.compiler.graph import GNode
-
-if TYPE_CHECKING:
-    from genolang.compiler.lower_nodes import Frame
 
 MIXED_KINDS: frozenset[str] = frozenset({"mixed_op", "mixed_input", "mixed_act"})
 

@@ -89,3 +89,16 @@ def known_backbones() -> dict[str, int | None]:
     from genolang.opmeta import BACKBONE_META
 
     return {name: meta.taps for name, meta in BACKBONE_META.items()}
+
+
+def field_catalog(kind: str, field: str) -> tuple[frozenset[str], str] | None:
+    """Names a field's symbols must come from, e.g. node ``op`` -> the op catalog."""
+    if kind == "node" and field in ("op", "act", "combine"):
+        if field == "op":
+            return known_ops(), "op"
+        if field == "act":
+            return known_activations(), "activation"
+        return COMBINES, "combine rule"
+    if kind in ("group", "cell") and field == "out":
+        return OUTPUTS, "output rule"
+    return None

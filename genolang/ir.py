@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,7 @@ class Computed:
     def paths(self) -> list[str]:
         return _paths(self.expr)
 
-    def evaluate(self, values: dict[str, Any]) -> int | float:
+    def evaluate(self, values: Mapping[str, Any]) -> int | float:
         """The value under a genotype's values (every path of the tree must be there)."""
         value: int | float = _evaluate(self.expr, values)
         return value
@@ -58,7 +59,7 @@ def _paths(e: Any) -> list[str]:
     return [p for x in e[1:] for p in _paths(x)]
 
 
-def _evaluate(e: Any, values: dict[str, Any]) -> Any:
+def _evaluate(e: Any, values: Mapping[str, Any]) -> Any:
     if not isinstance(e, tuple):
         return e
     if e[0] == "@":

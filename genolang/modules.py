@@ -1,7 +1,8 @@
-"""Importing the built-in modules that register entries (datasets, searchers, CLI groups).
+"""Importing the modules that wire sub-command groups into the CLI (``genolang``, its runtime).
 
-One loop for every "import the built-ins" site; a missing module is an error (no module of
-the package is optional), so nothing is silently left unregistered.
+Registries import their built-in modules themselves (:class:`~genolang.registry.Registry`'s
+``builtins``); this is the CLI's one loop for the rest. A missing module is an error (no module
+of the package is optional), so nothing is silently left out.
 """
 
 from __future__ import annotations

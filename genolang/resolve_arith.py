@@ -21,6 +21,7 @@ import itertools
 from typing import Any
 
 from genolang import ast as A
+from genolang.catalog import field_catalog
 from genolang.domains import ChoiceDomain, Domain, IntDomain
 from genolang.errors import did_you_mean
 from genolang.fieldtypes import UNSEARCHED, bad_domain, bad_value
@@ -108,8 +109,6 @@ class ArithResolver(ResolverBase):
                               f"value: it describes the {'data' if kind == 'input' else 'pretrained model'}, "
                               "not the architecture", m.value.span, help=("give it a fixed value",))
             return
-        from genolang.resolve_domain import field_catalog
-
         if isinstance(value, Decided):
             domain = self.by_path[value.path].domain
             if field_catalog(kind, m.name) is not None and domain.kind == "choice":

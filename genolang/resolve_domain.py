@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from genolang import ast as A
-from genolang import catalog
+from genolang.catalog import field_catalog
 from genolang.domains import (
     MODES,
     BoolDomain,
@@ -27,19 +27,6 @@ from genolang.values import plain
 CALLS = ("int", "float", "choice", "bernoulli", *MODES)
 OPTIONS = {"int": ("log", "step"), "float": ("log",), "subset": ("p", "min", "op"),
            "one": ("op",), "pick": ("op",), "choose": ("op",)}
-
-
-def field_catalog(kind: str, field: str) -> tuple[frozenset[str], str] | None:
-    """Names a field's symbols must come from, e.g. node ``op`` -> the op catalog."""
-    if kind == "node" and field in ("op", "act", "combine"):
-        if field == "op":
-            return catalog.known_ops(), "op"
-        if field == "act":
-            return catalog.known_activations(), "activation"
-        return catalog.COMBINES, "combine rule"
-    if kind in ("group", "cell") and field == "out":
-        return catalog.OUTPUTS, "output rule"
-    return None
 
 
 class DomainBuilder(ResolverBase):

@@ -7,12 +7,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from genolang.conditions import all_hold
 from genolang.domains import Domain, Mismatch
 from genolang.errors import Collector, Diagnostic, GenotypeError, LimitError, SpaceError
 from genolang.genotype import Genotype
 from genolang.ir import DecisionIR, Entity, RequireIR, SpaceIR
 from genolang.validate import active_candidates, check_forbids, check_values
+from genolang.walk import active_decisions, branches
 
 MAX_SAMPLE_TRIES = 1000     # rejection sampling against `forbid`
 MAX_SIZE_BRANCHES = 1_000_000  # controlling assignments enumerated by size()
@@ -92,38 +92,31 @@ class Space:
                                         self.ir.span, self.ir.source)) from None
 
     def _branches(self) -> Iterator[dict[str, Any]]:
+        """The assignments of the decisions some condition reads (:func:`~genolang.walk.branches`)."""
         controllers = [d for d in self.ir.decisions if d.path in self._controllers]
         leaf_cost = 1 + len(self.ir.forbids) + len(self.ir.decisions)  # what _leaf_size evaluates
-        count = 0
+        for count, values in enumerate(branches(controllers, self._enumerate), 1):
+            if count > MAX_SIZE_BRANCHES or count * leaf_cost > MAX_SIZE_WORK:
+                raise LimitError(Diagnostic(
+                    "E0904", f"size() of '{self.name}' would enumerate more than {count - 1:,} "
+                             f"combinations of conditional decisions, each checked against "
+                             f"{len(self.ir.forbids)} forbid rule(s) (the limit is {MAX_SIZE_WORK:,} checks)",
+                    self.ir.span, self.ir.source,
+                    help=("fewer decisions read by `when`/`forbid`, or smaller domains for them",)))
+            yield values
 
-        def walk(i: int, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
-            nonlocal count
-            if i == len(controllers):
-                count += 1
-                if count > MAX_SIZE_BRANCHES or count * leaf_cost > MAX_SIZE_WORK:
-                    raise LimitError(Diagnostic(
-                        "E0904", f"size() of '{self.name}' would enumerate more than {count - 1:,} "
-                                 f"combinations of conditional decisions, each checked against "
-                                 f"{len(self.ir.forbids)} forbid rule(s) (the limit is {MAX_SIZE_WORK:,} checks)",
-                        self.ir.span, self.ir.source,
-                        help=("fewer decisions read by `when`/`forbid`, or smaller domains for them",)))
-                yield values
-                return
-            d = controllers[i]
-            if d.conds and not all_hold(d.conds, values):
-                yield from walk(i + 1, values)
-                return
-            for v in _enumerate(d, self.active_candidates(d, values)):
-                yield from walk(i + 1, {**values, d.path: v})
-
-        yield from walk(0, {})
+    def _enumerate(self, d: DecisionIR, values: Mapping[str, Any]) -> Sequence[Any]:
+        if d.domain.kind != "ref":
+            return d.domain.values()
+        raise Mismatch("E0229", f"'{d.path}' is a reference decision read by a condition; "
+                                "size() cannot enumerate it")
 
     def _leaf_size(self, values: dict[str, Any]) -> int:
         if not check_forbids(self.ir, values, None):
             return 0
         total = 1
-        for d in self.ir.decisions:
-            if d.path in self._controllers or (d.conds and not all_hold(d.conds, values)):
+        for d in active_decisions(self.ir.decisions, values):
+            if d.path in self._controllers:
                 continue
             total *= d.domain.size(self.active_candidates(d, values))
             if total == 0:
@@ -136,9 +129,7 @@ class Space:
         rng = random.Random(seed)
         for _ in range(MAX_SAMPLE_TRIES):
             values: dict[str, Any] = {}
-            for d in self.ir.decisions:
-                if d.conds and not all_hold(d.conds, values):
-                    continue
+            for d in active_decisions(self.ir.decisions, values):
                 values[d.path] = d.domain.sample(rng, self.active_candidates(d, values))
             if check_forbids(self.ir, values, None):
                 return self._genotype(values, name)
@@ -149,9 +140,7 @@ class Space:
     def default(self, *, name: str = "default") -> Genotype:
         """Declared defaults, else the first value of each domain."""
         values: dict[str, Any] = {}
-        for d in self.ir.decisions:
-            if d.conds and not all_hold(d.conds, values):
-                continue
+        for d in active_decisions(self.ir.decisions, values):
             active = self.active_candidates(d, values)
             values[d.path] = d.default if d.has_default else d.domain.first(active)
         diag = Collector(self.ir.source, GenotypeError)
@@ -226,9 +215,3 @@ def _controllers(ir: SpaceIR) -> set[str]:
             paths.update(c.paths())
     return paths
 
-
-def _enumerate(d: DecisionIR, active: tuple[str, ...]) -> Sequence[Any]:
-    if d.domain.kind != "ref":
-        return d.domain.values()
-    raise Mismatch("E0229", f"'{d.path}' is a reference decision read by a condition; "
-                            "size() cannot enumerate it")

@@ -18,6 +18,7 @@ from genolang.errors import Collector, GenotypeError, Source, did_you_mean
 from genolang.genotype import Genotype
 from genolang.ir import DecisionIR, SpaceIR
 from genolang.values import plain
+from genolang.walk import is_active
 
 MAX_LISTED = 4
 _INDEX = re.compile(r"\[\d+\]")
@@ -195,7 +196,7 @@ def check_values(ir: SpaceIR, given: dict[str, tuple[Any, Any]], diag: Collector
         item = given.pop(d.path, None)
         if item is not None:
             spans[d.path] = item[1]
-        if d.conds and not all_hold(d.conds, values):
+        if not is_active(d, values):  # the walk's rule; inactive decisions are met too, to refuse their values
             if item is not None and not d.path.startswith(hushed) and not _depends(d.conds, invalid):
                 failed = next(c for c in d.conds if not c.holds(values))
                 diag.add("E0332", f"'{d.path}' is set but inactive", item[1],

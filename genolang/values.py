@@ -7,6 +7,7 @@ from typing import Any
 
 from genolang import ast as A
 from genolang import catalog
+from genolang.catalog import field_catalog
 from genolang.errors import did_you_mean
 from genolang.fieldtypes import UNSEARCHED, bad_domain, bad_value
 from genolang.ir import Computed, Decided, Entity
@@ -130,8 +131,6 @@ class FieldChecker(ArithResolver):
         return found[0].ref
 
     def check_field(self, kind: str, m: A.FieldM, value: Any) -> None:
-        from genolang.resolve_domain import field_catalog
-
         known = field_catalog(kind, m.name)
         if known is not None:
             self.check_names(kind, m.name, [(value, m.value.span)])

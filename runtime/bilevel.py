@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import chain, count
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -67,6 +67,9 @@ from genolang.runtime.runfolder import (
 )
 from genolang.runtime.search import SearchResult
 from genolang.space import Space
+
+if TYPE_CHECKING:
+    from genolang.compiler.supernet import Supernet
 
 __all__ = ["CHECKPOINT_FILE", "BilevelConfig", "BilevelRun", "CosineRestarts", "EpochRecord", "ObjectiveFactory",
            "SupervisedObjective", "run_bilevel"]
@@ -131,13 +134,13 @@ class CosineRestarts:
 #: ``factory(supernet, data)`` -> the objective: an :class:`nn.Module` (its parameters join the
 #: weight optimizer) with ``loss(net, xs, y)`` for both levels and ``score(net, split, *,
 #: batch_size)`` (metrics holding ``val_accuracy``) to select epochs; :class:`SupervisedObjective`
-ObjectiveFactory = Callable[[nn.Module, MultimodalDataset], Any]
+ObjectiveFactory = Callable[["Supernet", MultimodalDataset], Any]
 
 
 class SupervisedObjective(nn.Module):
     """Cross-entropy (BCE-with-logits for multi-label) on the head's logits; val accuracy."""
 
-    def __init__(self, net: nn.Module, data: MultimodalDataset):
+    def __init__(self, net: Supernet, data: MultimodalDataset):
         super().__init__()
         self.inputs, self.task = tuple(net.graph.inputs), data.task
 
@@ -396,15 +399,15 @@ def _write_outputs(out: Path, space: Space, trials: list[Trial], run: BilevelRun
     write_trials(out, trials)
     scored = [t for t in trials if t.score is not None]
     top = max(scored, key=lambda t: (t.score, t.idx)) if scored else None
-    best = None
+    best, best_doc = None, None
     if top is not None:
         meta = {SCORE_KEY: round(float(top.score or 0.0), 6), "epoch": top.idx + 1}
         best = (write_best(out, space, top.values, meta, space_file), float(top.score or 0.0))
+        best_doc = {"digest": best[0].digest, SCORE_KEY: best[1], "idx": top.idx, "epoch": top.idx + 1,
+                    "values": best[0].values}
     summary = {"space": space.name, "fingerprint": space.fingerprint, "searcher": searcher, "seed": seed,
                "epochs": epochs, "done": len(trials), "failed": 0, "recovered": recovered,
-               "seconds": round(seconds, 3), "config": run.config.model_dump(mode="json"),
-               "best": None if best is None else {"digest": best[0].digest, SCORE_KEY: best[1], "idx": top.idx,
-                                                  "epoch": top.idx + 1, "values": best[0].values},
+               "seconds": round(seconds, 3), "config": run.config.model_dump(mode="json"), "best": best_doc,
                "arch_weights": {p: w.cpu().tolist() for p, w in run.net.arch.snapshot().items()}}
     write_summary(out, summary)
     return best

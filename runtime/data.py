@@ -22,14 +22,12 @@ import torch
 
 from genolang.errors import Diagnostic, did_you_mean
 from genolang.files import atomic_write
-from genolang.modules import import_all
 from genolang.runtime.dataset import DATASETS, SPLITS, DatasetSpec, MultimodalDataset, Split, Task
 from genolang.runtime.errors import DataError
 
 if TYPE_CHECKING:
     from genolang.space import Space
 
-BUILTIN_MODULES = ("genolang.runtime.avdigits",)  # importing them registers the built-ins
 SUFFIXES = (".npz", ".pt")
 REQUIRED_SPLITS = ("train", "val")
 META_KEY = "meta"
@@ -54,23 +52,17 @@ class _Raw:
 # ------------------------------------------------------------------ built-ins
 def builtins() -> list[DatasetSpec]:
     """The built-in datasets, sorted by name."""
-    _import_builtins()
     return [spec for _, spec in DATASETS.items()]
 
 
 def builtin(name: str) -> DatasetSpec:
     """The built-in dataset ``name``; an unknown name raises :class:`DataError` with close names."""
-    _import_builtins()
     if name in DATASETS:
         return DATASETS.get(name)
     known = ", ".join(DATASETS.names()) or "none"
     raise DataError(Diagnostic(
         DataError.default_code, f"unknown dataset {name!r} (built-in: {known}); a path must name "
         "a .npz or .pt file or a folder of train/val/test files", help=did_you_mean(name, DATASETS.names())))
-
-
-def _import_builtins() -> None:
-    import_all(BUILTIN_MODULES)
 
 
 # ------------------------------------------------------------------ loading
@@ -82,10 +74,8 @@ def load_dataset(spec: PathLike, *, seed: int = 0, cache_dir: PathLike | None = 
     """A built-in dataset by name (built with ``seed``, cached under ``cache_dir``) or a path."""
     text = str(spec)
     explicit = isinstance(spec, os.PathLike) or "/" in text or os.sep in text or text.endswith(SUFFIXES)
-    if not explicit:
-        _import_builtins()
-        if text in DATASETS or not Path(text).exists():
-            return builtin(text).build(seed=seed, cache_dir=cache_dir, progress=progress)
+    if not explicit and (text in DATASETS or not Path(text).exists()):
+        return builtin(text).build(seed=seed, cache_dir=cache_dir, progress=progress)
     return load_path(Path(text))
 
 

@@ -113,4 +113,5 @@ def _wrap(name: str, build: Callable[..., MultimodalDataset], *, description: st
 #: datasets: ``DATASETS.get("avdigits").build(seed=0)``; built-in ones and plugins' (entry point
 #: group ``genolang.datasets``, docs/extending.md); its errors are the data layer's (E0500)
 DATASETS: Registry[DatasetSpec] = Registry("dataset", wrap=_wrap, errors=(DataError, DataError),
-                                           entry_points="genolang.datasets")
+                                           entry_points="genolang.datasets",
+                                           builtins=("genolang.runtime.avdigits",))

@@ -38,7 +38,7 @@ from genolang.runtime.search_trial import TrialContext, TrialFn, TrialJob, Trial
 
 #: ``submit(job)``: a future of the trial's outcome
 Submit = Callable[[TrialJob], "Future[TrialOutcome]"]
-E = TypeVar("E", bound=type)
+E = TypeVar("E", bound="type[Executor]")
 
 
 class Executor(ABC):
@@ -158,7 +158,10 @@ class ProcessExecutor(Executor):
                  "features": (ctx.features is not None, getattr(ctx.features, "cache_dir", None))}
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init_worker, initargs=(parts, fn, threads))
+        def submit(job: TrialJob) -> Future[TrialOutcome]:
+            return pool.submit(_run_in_worker, job)
+
         try:
-            yield partial(pool.submit, _run_in_worker)
+            yield submit
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from genolang.runtime.errors import ReportError
 from genolang.runtime.ledger import SCORE_KEY
+from genolang.runtime.runfolder import BEST_FILE, LEDGER_FILE, SUMMARY_FILE, TRIALS_FILE
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["ReportError", "RunReport", "TrialRow", "best_so_far", "load_report", "report_json", "short_digest",
            "summary_table", "top_trials", "trials_table"]
 
-# the names genolang.runtime.search writes (not imported from there: it imports torch)
-LEDGER_FILE, TRIALS_FILE, SUMMARY_FILE, BEST_FILE = "ledger.sqlite", "trials.jsonl", "summary.json", "best.geno"
 _ROW_COLUMNS = ("idx", "id", "digest", "status", "budget", "genotype", "metrics", "error", "seconds")
 
 Unit = Literal["trial", "epoch"]

@@ -54,8 +54,13 @@ class Proposer(Protocol):
     ``attempt`` counts the proposals in a row that hit a trial already in the storage (0 first).
     """
 
-    name: str
-    DEFAULT_STEPS: int  # training steps per trial when the config gives none
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def DEFAULT_STEPS(self) -> int:
+        """Training steps per trial when the config gives none."""
+        ...
 
     def ask(self, history: History, *, attempt: int = 0) -> Genotype: ...
 

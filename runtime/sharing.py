@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from genolang.compiler.module import GraphNet
 from genolang.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str, tuple[int, ...]]
 
 
-def node_tensors(net: nn.Module) -> Iterator[tuple[Key, torch.Tensor]]:
+def node_tensors(net: GraphNet) -> Iterator[tuple[Key, torch.Tensor]]:
     """(key, tensor) for every parameter and persistent buffer of a GraphNet's node modules.
 
     The tensors are the module's own (``state_dict`` views): copying into them changes the net.
@@ -67,7 +68,7 @@ class WeightBank:
         return self._store.get(key)
 
     @torch.no_grad()
-    def load_into(self, net: nn.Module) -> int:
+    def load_into(self, net: GraphNet) -> int:
         """Copy every stored tensor whose key the net has into it; returns how many."""
         count = 0
         for key, tensor in node_tensors(net):
@@ -80,7 +81,7 @@ class WeightBank:
         return count
 
     @torch.no_grad()
-    def store_from(self, net: nn.Module) -> int:
+    def store_from(self, net: GraphNet) -> int:
         """Save (CPU copies of) every node tensor of the net, replacing older ones; returns how many."""
         count = 0
         for key, tensor in node_tensors(net):

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from genolang.runtime.runfolder import BEST_FILE, LEDGER_FILE, SUMMARY_FILE, TRIALS_FILE
+
 if TYPE_CHECKING:
     from genolang.runtime.search import SearchResult
 
-OUTPUTS = ("best.geno", "trials.jsonl", "summary.json", "ledger.sqlite")
+OUTPUTS = (BEST_FILE, TRIALS_FILE, SUMMARY_FILE, LEDGER_FILE)
 
 
 def rows_text(rows: list[tuple[str, str]]) -> str:

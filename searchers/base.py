@@ -30,7 +30,6 @@ from typing import Any, ClassVar, TypeVar
 
 from genolang.errors import UsageError
 from genolang.genotype import Genotype
-from genolang.modules import import_all
 from genolang.registry import Registry, close_names
 from genolang.runtime.errors import SearchError
 from genolang.runtime.strategy import History, Strategy
@@ -40,7 +39,7 @@ log = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=type)
 
-#: modules of the built-in searchers, imported on demand by :func:`load_builtins`
+#: modules of the built-in searchers, imported by :data:`SEARCHERS` when first queried
 BUILTIN_MODULES: tuple[str, ...] = tuple(f"genolang.searchers.{m}" for m in (
     "random", "evolution", "mfas", "bmnas", "rl"))
 
@@ -125,7 +124,7 @@ class Searcher(SpaceStrategy):
 #: searcher name -> class; filled by :func:`register_searcher` and by plugins (entry point group
 #: ``genolang.searchers``, docs/extending.md); its errors are the search layer's (E0701)
 SEARCHERS: Registry[type[SpaceStrategy]] = Registry("searcher", errors=(SearchError, SearchError),
-                                                    entry_points="genolang.searchers")
+                                                    entry_points="genolang.searchers", builtins=BUILTIN_MODULES)
 
 
 def register_searcher(name: str) -> Callable[[S], S]:
@@ -142,8 +141,8 @@ def register_searcher(name: str) -> Callable[[S], S]:
 
 
 def load_builtins() -> Registry[type[SpaceStrategy]]:
-    """Import the built-in searcher modules (each registers itself); the registry."""
-    import_all(BUILTIN_MODULES)
+    """The registry, its built-in searcher modules imported (each registers itself on import)."""
+    SEARCHERS.load_builtins()
     return SEARCHERS
 
 

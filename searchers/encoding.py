@@ -25,18 +25,18 @@ Float decisions are continuous and have no such encoding: :func:`unsupported` sa
 from __future__ import annotations
 
 import itertools
-import json
 import random
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from genolang.conditions import all_hold
+from genolang.canonical import canonical_json
 from genolang.domains import RefDomain
 from genolang.errors import GenotypeError
 from genolang.genotype import Genotype
 from genolang.ir import DecisionIR
 from genolang.space import Space
+from genolang.walk import active_decisions
 
 #: the vocabulary an RL controller accepts per step unless told otherwise
 MAX_OPTIONS = 4096
@@ -200,9 +200,7 @@ def walk(space: Space, chooser: Chooser) -> Trace:
     values: dict[str, Any] = {}
     steps: list[Step] = []
     actions: list[int] = []
-    for d in space.ir.decisions:
-        if d.conds and not all_hold(d.conds, values):
-            continue
+    for d in active_decisions(space.ir.decisions, values):
         values[d.path] = _drive(decision_steps(space, d, values), chooser, steps, actions)
     return Trace(values, steps, actions)
 
@@ -241,7 +239,7 @@ def decision_choices(space: Space, d: DecisionIR, values: dict[str, Any], *,
         except StopIteration as stop:
             value = stop.value
         if value is not _MISSING:
-            out.setdefault(json.dumps(value, sort_keys=True), value)
+            out.setdefault(canonical_json(value), value)
             if len(out) > limit:
                 raise EncodingError(f"'{d.path}' has more than {limit:,} values")
             continue

@@ -19,7 +19,7 @@ from genolang.runtime.search import SearchResult
 from genolang.runtime.search_trial import TrialFn
 from genolang.runtime.strategy import Outcome
 from genolang.runtime.study import SearchConfig, Study
-from genolang.searchers.base import make_searcher, searcher_class
+from genolang.searchers.base import Searcher, make_searcher, searcher_class
 from genolang.space import Space
 
 __all__ = ["run_search", "run_study"]
@@ -60,4 +60,7 @@ def run_search(space: Space, data: MultimodalDataset | str, *, searcher: str = "
     study = Study(space, data, config, trial_fn=trial_fn, pretrained=pretrained, progress=progress,
                   features=None if isinstance(features, bool) else features, cache_dir=cache_dir)
     strategy = make_searcher(searcher, space, seed=seed, **config.searcher_options)
-    return study.run_trials(strategy, steps=steps or searcher_class(searcher).DEFAULT_STEPS)
+    if not isinstance(strategy, Searcher):
+        raise SearchError(f"searcher {searcher!r} is one-shot (a supernet); a trial search needs a searcher "
+                          "that proposes trials (`ask`)")
+    return study.run_trials(strategy, steps=steps or strategy.DEFAULT_STEPS)

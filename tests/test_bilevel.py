@@ -201,3 +201,13 @@ def test_the_search_command_runs_and_resumes_bmnas(tmp_path, capsys):
 
 def write_space_in_memory():
     return genolang.loads(SPACE, "cellmini.geno").space(), None
+
+
+def test_a_bare_trial_search_refuses_a_one_shot_searcher(tmp_path):
+    from genolang.runtime.runfolder import LEDGER_FILE
+    from genolang.searchers.study import run_search
+
+    space, _ = write_space_in_memory()
+    with pytest.raises(SearchError, match="'bmnas' is one-shot"):
+        run_search(space, make_dataset(n=64), searcher="bmnas", budget=1, out_dir=tmp_path / "run")
+    assert not (tmp_path / "run" / LEDGER_FILE).exists()

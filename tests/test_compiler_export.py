@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
+import torch
+from torch import nn
 
-torch = pytest.importorskip("torch")
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
-
-from torch import nn  # noqa: E402
-
-from genolang.compiler.errors import CompileError, ExportError  # noqa: E402
-from genolang.compiler.export import ExportReport, export_compiled, export_onnx  # noqa: E402
-from genolang.compiler.graph import GNode, Graph  # noqa: E402
+from genolang.compiler.errors import CompileError, ExportError
+from genolang.compiler.export import ExportReport, export_compiled, export_onnx
+from genolang.compiler.graph import GNode, Graph
 
 
 class Toy(nn.Module):

@@ -10,12 +10,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pytest
+import torch
+from torch.nn import functional as F
 
-torch = pytest.importorskip("torch")
-
-from torch.nn import functional as F  # noqa: E402
-
-from benchmarks.twins import (  # noqa: E402
+from benchmarks.twins import (
     TWINS,
     MFASTwin,
     Twin,
@@ -23,8 +21,8 @@ from benchmarks.twins import (  # noqa: E402
     example_inputs,
     named_tensors,
 )
-from genolang.compiler.module import GraphNet  # noqa: E402
-from genolang.compiler.summary import summarize  # noqa: E402
+from genolang.compiler.module import GraphNet
+from genolang.compiler.summary import summarize
 
 STEMS = sorted(TWINS)
 EXACT = {"rtol": 0.0, "atol": 1e-6}

@@ -232,7 +232,6 @@ def registry(monkeypatch):
     reg: Registry[DatasetSpec] = Registry("dataset")
     reg.add("toyset", DatasetSpec("toyset", build, "a tiny synthetic dataset"))
     monkeypatch.setattr(data, "DATASETS", reg)
-    monkeypatch.setattr(data, "BUILTIN_MODULES", ())
     return calls
 
 

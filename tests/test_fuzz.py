@@ -37,9 +37,6 @@ POOL = WORDS + list(PUNCT) + list(LITERALS)
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=False,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-pytestmark = pytest.mark.skipif(not FILES, reason="no example files")
-
-
 def _check(path: Path, text: str) -> None:
     """The property: load or a GenolangError that renders; nothing else."""
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 
+import jsonschema
 import pytest
 from conftest import SPACE_FILES
 from hypothesis import HealthCheck, given, settings
@@ -98,7 +99,6 @@ def test_default_is_valid(spaces, name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_schema_accepts_samples_and_rejects_broken_ones(spaces, name):
-    jsonschema = pytest.importorskip("jsonschema")
     space = spaces[name]
     schema = space.json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)

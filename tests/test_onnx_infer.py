@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-np = pytest.importorskip("numpy")
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
-
-import genolang  # noqa: E402
-from genolang.cli import main  # noqa: E402
-from genolang.compiler.compile import compile_genotype  # noqa: E402
-from genolang.errors import UsageError  # noqa: E402
-from genolang.runtime.dataset import MultimodalDataset, Split  # noqa: E402
-from genolang.runtime.errors import DataError  # noqa: E402
-from genolang.runtime.onnx import InferResult, OnnxModel, default_providers, infer  # noqa: E402
-from genolang.runtime.train import TrainConfig, evaluate, train  # noqa: E402
+import genolang
+from genolang.cli import main
+from genolang.compiler.compile import compile_genotype
+from genolang.compiler.export import export_compiled
+from genolang.errors import UsageError
+from genolang.runtime.dataset import MultimodalDataset, Split
+from genolang.runtime.errors import DataError
+from genolang.runtime.onnx import InferResult, OnnxModel, default_providers, infer
+from genolang.runtime.train import TrainConfig, evaluate, train
 
 SPACE = """genolang 1
 
@@ -52,17 +50,7 @@ def exported(tmp_path_factory):
     data = linear_data()
     train(compiled.net, data, TrainConfig(epochs=2, lr=1e-2), input_names=compiled.net.input_names)
     path = tmp_path_factory.mktemp("onnx") / "t.onnx"
-    try:
-        from genolang.compiler.export import export_compiled
-    except ImportError:
-        export_compiled = None
-    if export_compiled is not None:
-        export_compiled(compiled.graph, compiled.net, path, check_batches=(1, 5))
-    else:
-        program = torch.onnx.export(compiled.net.eval(), (torch.randn(2, 16),), dynamo=True, opset_version=18,
-                                    input_names=["x"], output_names=["y"],
-                                    dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
-        program.save(str(path))
+    export_compiled(compiled.graph, compiled.net, path, check_batches=(1, 5))
     yield compiled, data, path
     torch.set_num_threads(threads)
 

@@ -9,12 +9,11 @@ hypothesis shrinks the space to a minimal one.
 from __future__ import annotations
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from space_strategies import space_texts
 
 import genolang
-
-torch = pytest.importorskip("torch")
 
 
 def check(text: str) -> genolang.Space | None:

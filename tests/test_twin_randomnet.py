@@ -11,16 +11,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pytest
+import torch
+from torch.nn import functional as F
 
-torch = pytest.importorskip("torch")
-
-from torch.nn import functional as F  # noqa: E402
-
-import genolang  # noqa: E402
-from benchmarks.twins import GENOTYPES, example_inputs, named_tensors  # noqa: E402
-from benchmarks.twins_randomnet import STEM, RandomNetTwin, build_pair  # noqa: E402
-from genolang.compiler.module import GraphNet  # noqa: E402
-from genolang.compiler.summary import summarize  # noqa: E402
+import genolang
+from benchmarks.twins import GENOTYPES, example_inputs, named_tensors
+from benchmarks.twins_randomnet import STEM, RandomNetTwin, build_pair
+from genolang.compiler.module import GraphNet
+from genolang.compiler.summary import summarize
 
 EXACT = {"rtol": 0.0, "atol": 1e-6}
 

@@ -1,18 +1,51 @@
-"""A node's computation: ``act(op(combine(inputs)))`` or ``combine(op_k(input_k))``.
+"""A node: which fields are its inputs, and its computation over them.
 
-Kept apart from reference resolution (:mod:`lower_nodes`) so the supernet can reuse it.
+``act(op(combine(inputs)))``, or ``combine(op_k(input_k))`` when the references carry an op
+(``op=Enum`` domains); a binary op takes its two inputs as (x, y). Used by the lowering of a
+genotype and by the supernet's mixed nodes alike.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from genolang.compiler.builder import GraphBuilder, Value
 from genolang.compiler.errors import ShapeError
+from genolang.compiler.frame import Frame
+from genolang.domains import Domain
+from genolang.ir import Decided, Entity
 
 if TYPE_CHECKING:
-    from genolang.compiler.lower_nodes import Frame
     from genolang.compiler.ops import OpSpec
+
+#: node fields that are not op parameters
+NODE_KEYS = frozenset({"op", "act", "combine", "stride"})
+
+
+def input_fields(e: Entity, domains: Mapping[str, Domain]) -> list[str]:
+    """The fields of a node holding references, in declaration order."""
+    out = []
+    for k, v in e.fields.items():
+        if isinstance(v, Decided):
+            if getattr(domains.get(v.path), "kind", "") == "ref":
+                out.append(k)
+        elif _is_ref(v):
+            out.append(k)
+    return out
+
+
+def op_params(f: Mapping[str, Any], inputs: list[str]) -> dict[str, Any]:
+    """The fields of a node that are parameters of its op."""
+    return {k: v for k, v in f.items() if k not in NODE_KEYS and k not in inputs}
+
+
+def _is_ref(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.startswith("@")
+    if isinstance(v, dict):
+        return set(v) == {"op", "ref"}
+    return isinstance(v, list) and bool(v) and all(_is_ref(i) for i in v)
 
 
 def apply_node(b: GraphBuilder, f: dict[str, Any], params: dict[str, Any], edges: list[tuple[str | None, Value]],
