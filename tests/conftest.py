@@ -15,6 +15,12 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE_GOLDEN = os.environ.get("GENOLANG_UPDATE_GOLDEN") == "1"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """In a pytest-xdist worker, one torch thread: the workers already fill the cores."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"  # read when torch is first imported, here and in subprocesses
+
+
 def check_golden(path: Path, text: str) -> None:
     """Compare ``text`` with a golden file; GENOLANG_UPDATE_GOLDEN=1 rewrites it."""
     if UPDATE_GOLDEN:

@@ -82,13 +82,15 @@ def test_random_genotypes_of_small_spaces_run_forward_and_backward(path, data):
 @pytest.mark.slow
 @pytest.mark.parametrize("path", GENOTYPE_FILES, ids=lambda p: p.stem)
 def test_every_example_genotype_exports_and_matches_onnxruntime(path, tmp_path):
-    """export_compiled checks onnxruntime against torch at batch 1, 3 and 64 before writing."""
+    """export_compiled checks onnxruntime against torch before writing: here at batch 1 and 3 (a
+    dynamic batch); batch 64, the default, is checked in test_compiler_export.py on a model small
+    enough to run it quickly (on RandomNet's and DARTS's it took most of a minute)."""
     import onnx
 
     space, geno, _ = load_genotype(str(path))
     graph = lower(space, geno)
-    report = export_compiled(graph, build_module(graph), tmp_path / "model.onnx", check_batches=(1, 3, 64))
-    assert report.batches == (1, 3, 64) and max(report.max_abs_diff.values()) <= 1e-3
+    report = export_compiled(graph, build_module(graph), tmp_path / "model.onnx", check_batches=(1, 3))
+    assert report.batches == (1, 3) and max(report.max_abs_diff.values()) <= 1e-3
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "model.onnx")).metadata_props}
     assert meta["genolang.digest"] == geno.digest and meta["genolang.fingerprint"] == space.fingerprint
     assert genolang.loads(meta["genolang.genotype"], "meta.geno", spaces=[space]).genotype() == geno

@@ -41,6 +41,8 @@ try:
 except ImportError:
     HAVE_RAY = False
 needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="the ray extra is not installed (pip install 'genolang[ray]')")
+# one Ray cluster at a time: every test here runs in the same pytest-xdist worker
+pytestmark = pytest.mark.xdist_group("ray")
 
 
 def marked_trial(job: TrialJob, ctx: TrialContext, *, log: str, sleep: float) -> dict:

@@ -327,6 +327,7 @@ def _executor_marks(name: str) -> list:
     marks = [] if EXECUTORS.get(name).shares_bank else [pytest.mark.slow]
     if name == "ray":
         marks.append(pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="pip install 'genolang[ray]'"))
+        marks.append(pytest.mark.xdist_group("ray"))  # beside tests/test_ray.py's clusters, never at once
     return marks
 
 
