@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from genolang.ast import Span
+from genolang.backbone_inputs import check_backbone_inputs
 from genolang.conditions import Condition, CountCond
 from genolang.domains import ChoiceDomain, RefDomain
 from genolang.errors import Collector
@@ -46,6 +47,7 @@ def check_structure(ir: SpaceIR, diag: Collector) -> None:
     if not any(e.kind == "head" for e in ir.entities.values()):
         return
     check_op_fields(ir, diag)  # E0296
+    check_backbone_inputs(ir, diag)  # E0297, E0298
     domains = {d.path: d for d in ir.decisions}
     reported: set[Span | None] = set()  # one error per declaration, not one per instance of a repeat
     for e in ir.entities.values():
