@@ -166,7 +166,7 @@ class GraphBuilder:
 
         return self._memoised((v.name, "reduce", channels), make) if memo else make()
 
-    def align_spatial(self, v: Value, size: tuple[int, int]) -> Value:
+    def align_spatial(self, v: Value, size: tuple[int, ...]) -> Value:
         """``v`` at H, W = ``size`` (each no larger than ``v``'s): halved while that reaches it, else resampled."""
         if v.kind != "map" or tuple(v.shape[1:]) == tuple(size):
             return v
