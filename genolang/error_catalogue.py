@@ -228,6 +228,11 @@ CATALOGUE: tuple[ErrorCase, ...] = (
               _space("  input x { shape = [1, 8, 8] }\n  backbone b { model = lenet5; in = @x }\n"
                      "  head h { in = @b.tap[3]; classes = 2 }\n"),
               4, 12, "too small for the conv blocks"),
+    ErrorCase("E0299", "binary op on a node that may not read exactly two values",
+              _space("  input s { shape = [4, 10] }\n  input t { shape = [4, 10] }\n"
+                     "  node n { op = attention; length = 10; a: subset(s, t, min=1) }\n"
+                     "  head h { in = @n; classes = 2 }\n"),
+              5, 8, "takes two inputs (x, y), but the node reads from 1 to 2"),
     ErrorCase("E0280", "unknown metric", _space("  require latncy <= 5ms\n"), 3, 3,
               "unknown metric 'latncy'", "latency"),
     ErrorCase("E0281", "unit invalid for the metric", _space("  require params <= 5m\n"), 3, 3,

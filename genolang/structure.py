@@ -32,6 +32,7 @@ from genolang.conditions import Condition, CountCond
 from genolang.domains import ChoiceDomain, RefDomain
 from genolang.errors import Collector
 from genolang.ir import Decided, DecisionIR, Entity, SpaceIR
+from genolang.op_arity import check_arity
 from genolang.opfields import check_op_fields
 
 PREV = ("@prev", "@prev2")
@@ -48,6 +49,7 @@ def check_structure(ir: SpaceIR, diag: Collector) -> None:
         return
     check_op_fields(ir, diag)  # E0296
     check_backbone_inputs(ir, diag)  # E0297, E0298
+    check_arity(ir, diag)  # E0299
     domains = {d.path: d for d in ir.decisions}
     reported: set[Span | None] = set()  # one error per declaration, not one per instance of a repeat
     for e in ir.entities.values():

@@ -69,9 +69,9 @@ def _fc_node(draw: Any, src: str, *, wrong: bool) -> str:
 def _member(draw: Any, sp: _Space, *, wrong: bool) -> None:
     maps = [p for p, k in sp.readable if k in ("map", "mixed")]  # "mixed": a map op sees it as a map
     kind = draw(st.sampled_from(["node", "conv", "fc", "repeat", "group", "when", "choice", "cells", "shared",
-                                 "mix", "norm", "seq"]
+                                 "mix", "norm", "seq", "strided"]
                                 if maps else ["fc", "choice", "when", "shared", "mix", "norm", "seq"]))
-    src = "@" + draw(st.sampled_from(maps if kind in ("node", "conv", "repeat", "group", "cells") and maps
+    src = "@" + draw(st.sampled_from(maps if kind in ("node", "conv", "repeat", "group", "cells", "strided") and maps
                                      else [p for p, _ in sp.readable]))
     name = sp.name("m")
     if kind == "node":
@@ -93,6 +93,11 @@ def _member(draw: Any, sp: _Space, *, wrong: bool) -> None:
         _stack(draw, sp, name, src)
     elif kind == "shared":
         _shared(draw, sp, name, src, wrong=wrong)
+    elif kind == "strided":  # a map and its strided copy summed: sizes no halving may align (stride 3)
+        sp.lines.append(f"node {name} {{ op = conv; kernel = 3; filters = 2; stride: choice(1, 2, 3); x = {src} }}")
+        sp.lines.append(f"node {name}_s {{ combine = {draw(st.sampled_from(['sum', 'concat']))}; "
+                        f"x = [{src}, @{name}] }}")
+        sp.readable.append((f"{name}_s", "map"))
     elif kind == "mix":
         _mix(draw, sp, name)
     elif kind == "norm":

@@ -172,3 +172,31 @@ def test_a_backbone_reads_an_input_and_takes_its_shape_at_check():
     assert info.value.code == "E0298" and "needs H, W >= 16" in str(info.value)
     space("input x { shape = [1, 16, 16] }\nbackbone b { model = lenet_audio; in = @x }\n"
           "head h { in = @b.tap[4]; classes = 2 }")  # the smallest it takes
+
+
+# ---------------------------------------------------------------- binary ops: exactly two values
+
+
+@pytest.mark.parametrize("reads, ok", [
+    ("x = @s; y = @t", True),
+    ("a: pick(2, s, t, u)", True),
+    ("a: subset(s, t, min=2)", True),
+    ("x = @s", False),
+    ("a: subset(s, t, u, min=1)", False),
+    ("a: subset(s, t, min=1)", False),
+    ("x = @s; y = @t; z = @u", False),
+])
+def test_a_binary_op_reads_exactly_two_values_in_every_genotype(reads, ok):
+    body = ("input s { shape = [4, 10] }\ninput t { shape = [6, 7] }\ninput u { shape = [4, 10] }\n"
+            f"node n {{ op = attention; length = 5; {reads} }}\nhead h {{ in = @n; classes = 2 }}")
+    if not ok:
+        with pytest.raises(genolang.SpaceError) as info:
+            space(body)
+        assert info.value.code == "E0299" and info.value.line == 6
+        return
+    sp = space(body)
+    for seed in range(4):
+        g = lower(sp, sp.sample(seed))
+        xs = [g[i] for i in g["n"].inputs]
+        assert len(xs) == 2 and xs[0].shape == xs[1].shape and xs[0].shape[1] == 5  # aligned to length 5
+        assert xs[0].shape[0] in (4, 6)  # the first input's width (s and u have 4, t has 6)
