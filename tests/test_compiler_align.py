@@ -200,3 +200,47 @@ def test_a_binary_op_reads_exactly_two_values_in_every_genotype(reads, ok):
         xs = [g[i] for i in g["n"].inputs]
         assert len(xs) == 2 and xs[0].shape == xs[1].shape and xs[0].shape[1] == 5  # aligned to length 5
         assert xs[0].shape[0] in (4, 6)  # the first input's width (s and u have 4, t has 6)
+
+
+# ---------------------------------------------------------------- taps of any shape
+
+
+class OddTaps(torch.nn.Module):
+    """A user's model whose taps check cannot know: a vector, a map and a rank-4 tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 8, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        m = self.conv(x)
+        return m.mean(dim=(2, 3)), m, m.reshape(x.shape[0], 2, 4, 8, 8)
+
+
+def test_custom_taps_of_any_shape_feed_every_kind_of_op(monkeypatch, tmp_path):
+    import sys
+    import types
+
+    from genolang.compiler import compile_genotype
+    from genolang.compiler.export import export_compiled
+
+    module = types.ModuleType("odd_taps")
+    module.odd = OddTaps
+    monkeypatch.setitem(sys.modules, "odd_taps", module)
+    sp = space('input x { shape = [1, 16, 16] }\nbackbone b { model = custom; factory = "odd_taps:odd"; '
+               "taps = 3; in = @x }\n"
+               "node c { op: choice(conv3x3, max_pool_3x3); a: one(b.tap[*]) }\n"
+               "node q { op = conv1d; filters = 4; a: one(b.tap[*]) }\n"
+               "node k { combine: choice(sum, concat); a: subset(b.tap[*], c, q, min=2) }\n"
+               "head h { in = @k; classes = 2 }")
+    seen = set()
+    for seed in range(12):
+        compiled = compile_genotype(sp, sp.sample(seed))
+        seen |= {n.kind for n in compiled.graph.nodes}
+        with torch.no_grad():
+            compiled.net.eval()(torch.randn(2, 1, 16, 16))
+    assert {"as_map", "flatten", "to_seq"} <= seen
+    compiled = compile_genotype(sp, sp.validate({"c.op": "conv3x3", "c.a": "@b.tap[2]", "q.a": "@b.tap[0]",
+                                                 "k.combine": "concat", "k.a": ["@b.tap[2]", "@c", "@q"]}))
+    report = export_compiled(compiled.graph, compiled.net, tmp_path / "net.onnx", check_batches=(1, 2), atol=1e-4)
+    assert max(report.max_abs_diff.values()) <= 1e-4
