@@ -7,9 +7,19 @@ The adapters (ARCHITECTURE.md, "adapters by rule") are applied here and nowhere 
 - an (N, C, L) consumer gets BM-NAS's reshape (``to_seq``: max pooling to L, 1x1 conv to C,
   BN, ReLU) of a map or a vector, and a 1x1 projection (``proj``) of a seq of another width;
 - a sum of maps of different widths projects each to the first one's width (``proj``:
-  ReLU-1x1 conv-BN), and a map twice (four times, ...) as large as the first is halved by
-  ``reduce`` (DARTS FactorizedReduce) once per factor of two, for sums and concatenations;
-  other mismatches are compile errors.
+  ReLU-1x1 conv-BN); maps meet at the smallest height and the smallest width among them: a
+  map twice (four times, ...) as large is halved by ``reduce`` (DARTS FactorizedReduce)
+  once per factor of two, any other size is resized (``resample``: nearest neighbour);
+  seqs meet at the smallest length the same way (``resample``), for sums and
+  concatenations;
+- values of different kinds (a map and a vector, a seq and a map) meet as vectors (``gap``,
+  ``flatten``);
+- a map op reading a value that is not a map sees it as a map of height and width 1 (a
+  seq (C, L) as (C, L, 1); ``as_map``), a seq op reading a map or a vector outside a group
+  with ``length`` sees its positions as the sequence (``to_seq`` with L = H * W, or 1).
+
+So every combination of shapes compiles: a space that ``check`` accepts never meets a shape
+mismatch here (docs/language.md, "What check guarantees").
 
 Adapters are memoised per (source, target): a tap read by several consumers is reshaped once
 (BM-NAS reshapes each backbone feature once).
@@ -95,25 +105,38 @@ class GraphBuilder:
     # ------------------------------------------------------------------ adapters
 
     def to_vector(self, v: Value) -> Value:
-        """A vector: maps are globally average-pooled, seqs flattened."""
+        """A vector: maps are globally average-pooled, seqs (and any other rank) flattened."""
         if v.kind == "vector":
             return v
         if v.kind == "map":
             return self._memoised((v.name, "gap"), lambda: self.add(f"{v.name}/gap", "gap", [v], (v.width,)))
-        if v.kind == "seq":
-            size = v.shape[0] * v.shape[1]
-            return self._memoised((v.name, "flatten"), lambda: self.add(f"{v.name}/flatten", "flatten", [v], (size,)))
-        raise ShapeError(f"cannot turn a value of shape {list(v.shape)} into a vector")
+        size = math.prod(v.shape)
+        if size < 1 or not v.shape:
+            raise ShapeError(f"cannot turn a value of shape {list(v.shape)} into a vector")
+        return self._memoised((v.name, "flatten"), lambda: self.add(f"{v.name}/flatten", "flatten", [v], (size,)))
 
-    def to_seq(self, v: Value, *, channels: int, length: int) -> Value:
-        """An (C, L) = (channels, length) seq: BM-NAS reshape of maps and vectors, projection of seqs."""
+    def to_map(self, v: Value) -> Value:
+        """A map for a map op: a vector (D,) as (D, 1, 1), a seq (C, L) as (C, L, 1), others flattened first."""
+        if v.kind == "map":
+            return v
+        if v.kind not in ("vector", "seq"):
+            v = self.to_vector(v)
+        shape = (*v.shape, 1) if v.kind == "seq" else (v.width, 1, 1)
+        return self._memoised((v.name, "as_map"), lambda: self.add(f"{v.name}/as_map", "as_map", [v], shape))
+
+    def to_seq(self, v: Value, *, channels: int, length: int | None) -> Value:
+        """An (C, L) = (channels, length) seq: BM-NAS reshape of maps and vectors, projection of seqs.
+
+        Without a ``length`` (no enclosing group sets one) a seq keeps its own and a map or a
+        vector takes its positions as L (H * W, or 1).
+        """
         if v.kind == "seq":
-            if v.shape[1] != length:
-                raise ShapeError(f"a seq of length {v.shape[1]} cannot feed a consumer of length {length}")
+            v = self.align_length(v, length if length is not None else v.shape[1])
             return v if v.width == channels else self.project(v, channels)
         if v.kind not in ("map", "vector"):
-            raise ShapeError(f"cannot reshape a value of shape {list(v.shape)} to (C, L)")
+            v = self.to_vector(v)
         positions = v.shape[1] * v.shape[2] if v.kind == "map" else 1
+        length = positions if length is None else length
         attrs = {"c_in": v.width, "c_out": channels, "length": length, "positions": positions}
         return self._memoised((v.name, "to_seq", channels, length), lambda: self.add(
             f"{v.name}/to_seq", "to_seq", [v], (channels, length), attrs, macs=v.width * channels * length))
@@ -143,34 +166,50 @@ class GraphBuilder:
 
         return self._memoised((v.name, "reduce", channels), make) if memo else make()
 
-    def align_spatial(self, v: Value, size: tuple[int, int]) -> Value:
-        """``v`` halved until its H, W equal ``size``; a mismatch no halving fixes is an error."""
-        while v.kind == "map" and tuple(v.shape[1:]) != tuple(size):
-            if v.shape[1] <= size[0] or v.shape[2] <= size[1]:
-                raise ShapeError(f"a map of {v.shape[1]}x{v.shape[2]} cannot be aligned to {size[0]}x{size[1]} "
-                                 "(only halving by factorized reduction is a rule)")
-            v = self.reduce(v, v.width)
-        return v
+    def align_spatial(self, v: Value, size: tuple[int, ...]) -> Value:
+        """``v`` at H, W = ``size`` (each no larger than ``v``'s): halved while that reaches it, else resampled."""
+        if v.kind != "map" or tuple(v.shape[1:]) == tuple(size):
+            return v
+        halved, h, w = 0, v.shape[1], v.shape[2]
+        while (h, w) != tuple(size) and h > size[0] and w > size[1]:
+            h, w, halved = math.ceil(h / 2), math.ceil(w / 2), halved + 1
+        if (h, w) == tuple(size):
+            for _ in range(halved):
+                v = self.reduce(v, v.width)
+            return v
+        return self.resample(v, tuple(size))
+
+    def align_length(self, v: Value, length: int) -> Value:
+        """A seq ``v`` at ``length`` positions (resampled when it has another)."""
+        return v if v.shape[1] == length else self.resample(v, (length,))
+
+    def resample(self, v: Value, size: tuple[int, ...]) -> Value:
+        """``v`` with its trailing sizes resized to ``size`` (nearest neighbour, a fixed gather)."""
+        shape = (v.width, *size)
+        return self._memoised((v.name, "resample", *size), lambda: self.add(
+            f"{v.name}/resample", "resample", [v], shape, {"in_shape": list(v.shape), "size": list(size)}))
+
+    def align(self, values: list[Value]) -> list[Value]:
+        """``values`` of one kind and one size but the width: mixed kinds as vectors, sizes at the smallest."""
+        if len({v.kind for v in values}) > 1 or values[0].kind not in ("map", "seq", "vector"):
+            values = [self.to_vector(v) for v in values]  # different kinds meet as vectors
+        if values[0].kind == "map":
+            size = (min(v.shape[1] for v in values), min(v.shape[2] for v in values))
+            values = [self.align_spatial(v, size) for v in values]
+        elif values[0].kind == "seq":
+            length = min(v.shape[1] for v in values)
+            values = [self.align_length(v, length) for v in values]
+        return values
 
     def combine(self, how: str, values: list[Value], name: str) -> Value:
         """Sum or concatenate ``values`` along the channels, aligning them by rule first."""
         if len(values) == 1:
             return values[0]
-        kinds = {v.kind for v in values}
-        if len(kinds) > 1:
-            raise ShapeError(f"cannot {how} values of different kinds: "
-                             + ", ".join(f"{v.name} {list(v.shape)}" for v in values))
-        if kinds == {"map"}:
-            size = min(((v.shape[1], v.shape[2]) for v in values), key=lambda s: s[0] * s[1])  # maps: (C, H, W)
-            values = [self.align_spatial(v, size) for v in values]
+        values = self.align(values)
         if how == "sum":
             values = [self.project(v, values[0].width) for v in values]
-            if len({v.shape for v in values}) > 1:
-                raise ShapeError("cannot sum values of shapes " + ", ".join(str(list(v.shape)) for v in values))
             return self.add(name, "sum", values, values[0].shape)
         if how == "concat":
-            if len({v.shape[1:] for v in values}) > 1:
-                raise ShapeError("cannot concatenate values of shapes " + ", ".join(str(list(v.shape)) for v in values))
             return self.add(name, "concat", values, (sum(v.width for v in values), *values[0].shape[1:]))
         raise ShapeError(f"unknown combine rule {how!r}")
 

@@ -24,6 +24,9 @@ to_seq        adapter map or vector -> (C, L) (BM-NAS reshape: pool to L, 1x1 co
 proj          adapter for a width mismatch or a cell's input preprocessing: ReLU-1x1 conv-BN
               on maps, 1x1 conv-BN-ReLU on seqs, Linear on vectors (``c_in``, ``c_out``)
 reduce        adapter halving H and W (DARTS FactorizedReduce; ``c_in``, ``c_out``)
+resample      adapter resizing a map's H, W or a seq's L that no halving aligns (nearest
+              neighbour by fixed gathers; ``size``)
+as_map        adapter any value -> map for a map op: (D,) -> (D, 1, 1), (C, L) -> (C, L, 1)
 layernorm     LayerNorm over every dimension but the batch (``shape``): a container's ``post``
 head          the output layer: [Linear-ReLU-Dropout] Linear (``c_in``, ``classes``,
               ``hidden``, ``dropout``, ``task``)
@@ -43,7 +46,8 @@ from typing import Any
 Shape = tuple[int, ...]
 
 KINDS: frozenset[str] = frozenset({"input", "frontend", "backbone", "tap", "op", "act", "sum", "concat", "gap",
-                                   "flatten", "to_seq", "proj", "reduce", "head", "layernorm"})
+                                   "flatten", "to_seq", "proj", "reduce", "resample", "as_map", "head",
+                                   "layernorm"})
 
 #: the rank of a value (batch omitted) -> what the ops call it
 RANK_KIND: dict[int, str] = {3: "map", 2: "seq", 1: "vector"}

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from genolang.compiler.builder import Value
-from genolang.compiler.errors import CompileError, ShapeError
+from genolang.compiler.errors import CompileError
 from genolang.compiler.frame import Frame
 from genolang.compiler.graph import Graph
 from genolang.compiler.lower_post import apply_post
@@ -299,10 +299,9 @@ class Lowering:
                 out.append(self.b.preprocess(v, width, name=name))
             elif (math.ceil(v.shape[1] / 2), math.ceil(v.shape[2] / 2)) == size:
                 out.append(self.b.reduce(v, width, name=name, memo=False))
-            else:
+            else:  # no single halving aligns it: resized first (builder.align_spatial's rule)
                 assert size is not None, "v is a map, so sizes holds its size"
-                raise ShapeError(f"cell inputs of {v.shape[1]}x{v.shape[2]} and {size[0]}x{size[1]} cannot be "
-                                 "aligned (only a factor of two is a rule)")
+                out.append(self.b.preprocess(self.b.align_spatial(v, size), width, name=name))
         return out
 
     @staticmethod

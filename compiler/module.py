@@ -2,7 +2,7 @@
 
 :func:`build_block` builds the module of one :class:`~genolang.compiler.graph.GNode` by its
 ``kind`` (the table of :mod:`genolang.compiler.graph`); kinds that are plain functions
-(``input``, ``tap``, ``sum``, ``concat``, ``gap``, ``flatten``) get ``None``.
+(``input``, ``tap``, ``sum``, ``concat``, ``gap``, ``flatten``, ``as_map``) get ``None``.
 
 :func:`build_module` turns a whole :class:`~genolang.compiler.graph.Graph` into a
 :class:`GraphNet`. Its submodules are attributes named after the nodes (``"fusion[1].x"`` ->
@@ -40,12 +40,13 @@ from genolang.compiler.graph import GNode, Graph, Shape
 from genolang.compiler.ops import OPS
 from genolang.compiler.ops.base import FactorizedReduce, ReLUConvBN
 from genolang.compiler.relax import ArchParams
+from genolang.compiler.resample import Resample
 from genolang.compiler.supernet_ops import MIXED_KINDS, build_mixed, fx_mixed
 
 log = logging.getLogger(__name__)
 
 #: the kinds computed by a function in the forward, not by a module
-FUNCTION_KINDS: frozenset[str] = frozenset({"input", "tap", "sum", "concat", "gap", "flatten"})
+FUNCTION_KINDS: frozenset[str] = frozenset({"input", "tap", "sum", "concat", "gap", "flatten", "as_map"})
 _COUNTER = count()
 
 
@@ -175,6 +176,7 @@ _BUILDERS: dict[str, Builder] = {
     "layernorm": lambda node, affine, shapes: nn.LayerNorm(list(_attr(node, "shape"))),
     "reduce": lambda node, affine, shapes: FactorizedReduce(int(_attr(node, "c_in")), int(_attr(node, "c_out")),
                                                             affine=affine),
+    "resample": lambda node, affine, shapes: Resample(tuple(_in_shape(node, shapes)[1:]), tuple(node.shape[1:])),
 }
 
 
@@ -269,6 +271,8 @@ def _fx_node(g: torch.fx.Graph, node: GNode, args: list[torch.fx.Node], attr: st
         return g.create_node("call_method", "mean", (args[0], (2, 3)), name=attr)
     if kind == "flatten":
         return g.create_node("call_method", "flatten", (args[0], 1), name=attr)
+    if kind == "as_map":
+        return g.create_node("call_method", "reshape", (args[0], (-1, *node.shape)), name=attr)
     return g.create_node("call_module", attr, tuple(args), name=attr)
 
 

@@ -68,7 +68,8 @@ def apply_node(b: GraphBuilder, f: dict[str, Any], params: dict[str, Any], edges
     elif spec is not None and spec.arity == 2:
         if len(edges) != 2:
             raise ShapeError(f"op {spec.name!r} takes two inputs (x, y), the node gives {len(edges)}")
-        xs = [adapt(b, v, spec, frame) for _, v in edges]
+        xs = b.align([adapt(b, v, spec, frame) for _, v in edges])
+        xs = [b.project(x, xs[0].width) for x in xs]  # a binary op takes inputs of one shape
         x = apply_op(b, spec, xs, f, params, frame, name if last == "op" else f"{name}/{spec.name}")
     else:
         xs = [adapt(b, v, spec, frame) if spec else v for _, v in edges]
@@ -89,20 +90,14 @@ def edge(b: GraphBuilder, spec: OpSpec, v: Value, frame: Frame, name: str, strid
 
 
 def adapt(b: GraphBuilder, v: Value, spec: OpSpec | None, frame: Frame) -> Value:
-    """``v`` in the kind ``spec`` consumes (pooled, flattened or reshaped by rule); "any" ops take it as it is."""
-    if spec is not None and spec.kind == "any":
+    """``v`` in the kind ``spec`` consumes (pooled, flattened, reshaped by rule); "any" ops take it as it is."""
+    if spec is None or spec.kind == "any":
         return v
-    if spec is None or spec.kind == v.kind:
-        if spec is not None and spec.kind == "seq" and (frame.width, frame.length) != (None, None):
-            return b.to_seq(v, channels=frame.width or v.width, length=frame.length or v.shape[1])
-        return v
+    if spec.kind == "seq" and (v.kind != "seq" or (frame.width, frame.length) != (None, None)):
+        return b.to_seq(v, channels=frame.width or v.width, length=frame.length)
     if spec.kind == "vector":
         return b.to_vector(v)
-    if spec.kind == "seq":
-        if frame.length is None:
-            raise ShapeError(f"op {spec.name!r} consumes (C, L) inputs; set `length` (L) on an enclosing group")
-        return b.to_seq(v, channels=frame.width or v.width, length=frame.length)
-    raise ShapeError(f"op {spec.name!r} consumes maps (C, H, W); got a {v.kind} of shape {list(v.shape)}")
+    return b.to_map(v) if spec.kind == "map" else v
 
 
 def apply_op(b: GraphBuilder, spec: OpSpec, xs: list[Value], f: dict[str, Any], params: dict[str, Any],
@@ -116,8 +111,10 @@ def apply_op(b: GraphBuilder, spec: OpSpec, xs: list[Value], f: dict[str, Any], 
     else:
         c_out = int(frame.width) if frame.width is not None else c_in
     op_params = {k: v for k, v in params.items() if k != spec.width_param}
-    if spec.kind == "seq" and "length" in spec.params:
-        op_params.setdefault("length", xs[0].shape[1])  # the length the inputs have
+    if spec.kind == "seq" and "length" in spec.params:  # the length the op is built for; inputs brought to it
+        length = int(op_params.setdefault("length", xs[0].shape[1]))
+        xs = [b.align_length(x, length) if x.kind == "seq" else x for x in xs]
+    op_params = spec.fitted([x.shape for x in xs], op_params)  # divisor rules (heads, groups)
     shape = spec.out_shape([x.shape for x in xs], c_out=c_out, stride=stride, **op_params)
     macs = spec.macs([x.shape for x in xs], c_out=c_out, stride=stride, **op_params)
     attrs = {"op": spec.name, "c_in": c_in, "c_out": c_out, "stride": stride, "params": spec.bind(op_params)}

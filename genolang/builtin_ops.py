@@ -10,6 +10,7 @@ and dropout are documented in docs/language.md ("Ops").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from genolang import shapes as S
@@ -59,13 +60,13 @@ for _name, _k, _sep in (("conv3x3", 3, False), ("conv5x5", 5, False), ("sep3x3",
     _op(_name, "map", S.window_shape(_k, _k), macs=S.enas_branch_macs(_k, separable=_sep), source=ENAS)
 for _name in ("maxpool3x3", "avgpool3x3"):
     _op(_name, "map", S.window_shape(3, 3), macs=S.enas_pool_macs, source=ENAS)
-_op("identity", "map", S.identity_like_shape, macs=S.identity_like_macs,
+_op("identity", "map", S.identity_like_shape, macs=S.identity_like_macs, max_stride=2,
         source="ENAS micro_child.py _enas_cell identity (seed_algorithms.md section 4.1)")
 
 # ---------------------------------------------------------------- DARTS / NASNet (maps)
 
 _op("none", "map", S.reduce_shape, macs=no_macs, source=DARTS)
-_op("skip_connect", "map", S.identity_like_shape, macs=S.identity_like_macs, source=DARTS)
+_op("skip_connect", "map", S.identity_like_shape, macs=S.identity_like_macs, max_stride=2, source=DARTS)
 for _k in (3, 5, 7):
     _op(f"sep_conv_{_k}x{_k}", "map", S.window_shape(_k, _k), macs=S.sep_macs(_k), source=DARTS)
 for _k in (3, 5):
@@ -148,14 +149,25 @@ def _attention_shape(in_shapes: tuple[Shape, ...], *, heads: int, tokens: int, *
     return in_shapes[0]
 
 
+def _attention_fit(in_shapes: tuple[Shape, ...], params: dict[str, Any]) -> dict[str, Any]:
+    """``tokens`` (vectors only) and ``heads`` lowered to the largest that divide the widths they split."""
+    shape = in_shapes[0]
+    tokens = S.divisor_at_most(shape[0], params["tokens"]) if len(shape) == 1 else 1
+    heads = S.divisor_at_most(shape[0] // tokens, params["heads"])
+    return {**params, "tokens": tokens, "heads": heads}
+
+
 def _attention_macs(in_shapes: tuple[Shape, ...], *, tokens: int, **_: Any) -> int:
     t, e = tokens_of(in_shapes[0], tokens)
     return 4 * t * e * e + 2 * t * t * e
 
 
-_op("self_attention", "any", _attention_shape, macs=_attention_macs, keeps_width=True,
-        fields=(Field("heads", "int", 1, lo=1, hi=64, doc="attention heads (must divide the token width)"),
-                Field("tokens", "int", 1, lo=1, doc="tokens a vector input is split into"),
+_op("self_attention", "any", _attention_shape, macs=_attention_macs, keeps_width=True, fit=_attention_fit,
+        fields=(Field("heads", "int", 1, lo=1, hi=64, doc="attention heads, at most (the largest number not "
+                                                               "above it that divides the token width)"),
+                Field("tokens", "int", 1, lo=1, doc="tokens a vector input is split into, at most (the largest "
+                                                       "number not above it that divides the vector's width; "
+                                                       "positions are the tokens of maps and sequences)"),
                 Field("dropout", "float", 0.0, lo=0.0, hi=1.0, doc="dropout on the attention weights")),
         source="multi-head self-attention (Vaswani et al. 2017): Q, K, V, output projections",
         doc="Multi-head self-attention over the positions of a map or sequence, or over `tokens` slices of a "
@@ -182,6 +194,11 @@ def _group_shape(in_shapes: tuple[Shape, ...], *, groups: int, **_: Any) -> Shap
     return in_shapes[0]
 
 
+def _group_fit(in_shapes: tuple[Shape, ...], params: dict[str, Any]) -> dict[str, Any]:
+    """``groups`` lowered to the largest that divides the channels."""
+    return {**params, "groups": S.divisor_at_most(in_shapes[0][0], params["groups"])}
+
+
 _op("layer_norm", "any", S.same_shape, keeps_width=True, fields=(EPS,),
         source="LayerNorm (Ba et al. 2016) over the channels at each position",
         doc="LayerNorm over the channels (C of [C, L] or [C, H, W], D of a vector) at each position.")
@@ -189,8 +206,9 @@ _op("batch_norm", "any", S.same_shape, keeps_width=True,
         fields=(EPS, Field("momentum", "float", 0.1, lo=0.0, hi=1.0, doc="running-statistics momentum")),
         source="BatchNorm (Ioffe & Szegedy 2015): BatchNorm1d on vectors and sequences, BatchNorm2d on maps",
         doc="BatchNorm per channel: 1-D on vectors and sequences, 2-D on maps.")
-_op("group_norm", "any", _group_shape, keeps_width=True,
-        fields=(Field("groups", "int", 1, lo=1, doc="channel groups (must divide C)"), EPS),
+_op("group_norm", "any", _group_shape, keeps_width=True, fit=_group_fit,
+        fields=(Field("groups", "int", 1, lo=1, doc="channel groups, at most (the largest number not above "
+                                                       "it that divides C)"), EPS),
         source="GroupNorm (Wu & He 2018)",
         doc="GroupNorm over channel groups; groups = 1 is LayerNorm over C and space.")
 _op("dropout", "any", S.same_shape, keeps_width=True,
@@ -206,6 +224,37 @@ activation_meta("gelu", fields=(Field("approximate", "str", "none", choices=("no
 
 # ---------------------------------------------------------------- backbones
 
-for _name, _taps in (("lenet_image", 3), ("lenet_audio", 5), ("lenet5", 4), ("spectro_cnn", 4),
-                     ("torchvision", None), ("custom", None)):
-    backbone_meta(_name, taps=_taps)
+def lenet_accepts(blocks: int) -> Callable[[Shape], str | None]:
+    """The GP-LeNets (compiler/backbones/lenet.py): (C, H, W) with H, W >= 2 ** (blocks - 1)."""
+
+    def accepts(shape: Shape) -> str | None:
+        if len(shape) != 3:
+            return "the LeNets take (C, H, W) inputs"
+        need = 2 ** (blocks - 1)
+        return f"a {blocks}-block LeNet needs H, W >= {need}" if min(shape[1:]) < need else None
+
+    return accepts
+
+
+def small_cnn_accepts(convs: tuple[tuple[int, int], ...]) -> Callable[[Shape], str | None]:
+    """The small CNNs (compiler/backbones/small_cnn.py): conv blocks of (kernel, padding), each pooled by 2."""
+
+    def accepts(shape: Shape) -> str | None:
+        if len(shape) != 3:
+            return "a small CNN takes (C, H, W) inputs"
+        h, w = shape[1:]
+        for k, pad in convs:
+            h, w = (h + 2 * pad - k + 1) // 2, (w + 2 * pad - k + 1) // 2
+            if min(h, w) < 1:
+                return "the input is too small for the conv blocks"
+        return None
+
+    return accepts
+
+
+for _name, _taps, _accepts in (
+        ("lenet_image", 3, lenet_accepts(3)), ("lenet_audio", 5, lenet_accepts(5)),
+        ("lenet5", 4, small_cnn_accepts(((5, 2), (5, 0)))),
+        ("spectro_cnn", 4, small_cnn_accepts(((5, 0), (5, 0), (3, 0)))),
+        ("torchvision", None, None), ("custom", None, None)):
+    backbone_meta(_name, taps=_taps, accepts=_accepts)

@@ -103,12 +103,19 @@ def load(path: str | Path, *, _stack: tuple[Path, ...] = (), _cache: dict[Path, 
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UsageError(f"no such file: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
+        raise UsageError(f"no such file: {_shown(path)}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)[:200]  # not the path again
+        raise UsageError(f"cannot read {_shown(path)}: {why}") from None
     doc = loads(text, str(path), base=path.parent, _stack=_stack + (path.resolve(),), _cache=_cache)
     doc.path = path
     return doc
+
+
+def _shown(path: Path) -> str:
+    """A path for a message: as it is, or escaped and cut when odd (NUL, undecodable bytes, very long)."""
+    text = str(path)
+    return text if text.isprintable() and len(text) <= 300 else ascii(text)[:300]
 
 
 def _item(doc: Document, item: A.Item, base: Path | None, stack: tuple[Path, ...],

@@ -220,6 +220,19 @@ CATALOGUE: tuple[ErrorCase, ...] = (
     ErrorCase("E0296", "node field that one of its ops does not take",
               _space("  input x { shape = [3, 8, 8] }\n  node a { op: choice(conv3x3, conv); kernel = 5; in = @x }\n"
                      "  head h { in = @a; classes = 2 }\n"), 4, 8, "op 'conv3x3' of 'a' takes no field 'kernel'"),
+    ErrorCase("E0297", "backbone reading something other than an input",
+              _space("  input x { shape = [1, 28, 28] }\n  node c { op = conv3x3; in = @x }\n"
+                     "  backbone b { model = lenet5; in = @c }\n  head h { in = @b.tap[3]; classes = 2 }\n"),
+              5, 12, "a backbone reads an `input` block"),
+    ErrorCase("E0298", "backbone that cannot take its input's shape",
+              _space("  input x { shape = [1, 8, 8] }\n  backbone b { model = lenet5; in = @x }\n"
+                     "  head h { in = @b.tap[3]; classes = 2 }\n"),
+              4, 12, "too small for the conv blocks"),
+    ErrorCase("E0299", "binary op on a node that may not read exactly two values",
+              _space("  input s { shape = [4, 10] }\n  input t { shape = [4, 10] }\n"
+                     "  node n { op = attention; length = 10; a: subset(s, t, min=1) }\n"
+                     "  head h { in = @n; classes = 2 }\n"),
+              5, 8, "takes two inputs (x, y), but the node reads from 1 to 2"),
     ErrorCase("E0280", "unknown metric", _space("  require latncy <= 5ms\n"), 3, 3,
               "unknown metric 'latncy'", "latency"),
     ErrorCase("E0281", "unit invalid for the metric", _space("  require params <= 5m\n"), 3, 3,
@@ -344,8 +357,9 @@ API_ONLY: tuple[tuple[str, str, str], ...] = (
     ("E0260-E0263", "templates", "not applicable: the language has no templates yet"),
     ("E0370", "budget violated", "genolang.compiler.compile_genotype: the network breaks a `require` budget "
                                  "(tests/test_compiler_budget.py)"),
-    ("E0380", "shape mismatch", "genolang.compiler.lower: shapes no adapter rule can align "
-                                "(tests/test_compiler_lower.py)"),
+    ("E0380", "shape mismatch", "genolang.compiler.lower: a torchvision or custom backbone, or a front-end, "
+                                "that cannot take its fixed input (the same for every genotype); the adapters "
+                                "align every other shape (tests/test_compiler_align.py)"),
     ("E0500", "bad dataset", "genolang.runtime.data: a missing modality, wrong shape or dtype, label out of range "
                              "(tests/test_data.py)"),
     ("E0600", "training failed", "genolang.runtime.train (tests/test_train.py)"),

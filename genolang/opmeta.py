@@ -12,8 +12,14 @@ does. The metadata of an op:
   (shapes omit the batch) and ``macs``: multiply-accumulates per sample, same signature;
 - ``width_param``: the node field that sets ``c_out`` ("filters" for map ops, "hidden" for
   vector ops, ``None``: the enclosing container's width); ``keeps_width``: ``c_out`` must
-  equal the input's width; ``strided``: takes a node's ``stride``; ``int_input``: reads
-  integer ids (embeddings; no gradient reaches its input).
+  equal the input's width; ``strided``: takes a node's ``stride``; ``max_stride``: the
+  largest stride it takes (``None``: any); ``int_input``: reads integer ids (embeddings; no
+  gradient reaches its input);
+- ``fit``: the parameters the op takes on inputs of given shapes, ``fit(in_shapes, params)
+  -> params`` (a divisor rule: ``heads`` of attention, ``groups`` of GroupNorm); the
+  compiler applies it before the shape rule, so an op whose parameter must divide a width
+  it cannot know statically never fails on a width some choice gives. A shape rule must
+  accept every input of its kind once fitted (the adapters bring any value to that kind).
 
 The registries :data:`OP_META`, :data:`ACTIVATION_META` and :data:`BACKBONE_META` hold the
 built-in entries (:mod:`genolang.builtin_ops`), those added at run time with the compiler's
@@ -91,7 +97,9 @@ class OpMeta:
     width_param: str | None = None
     keeps_width: bool = False
     strided: bool | None = None
+    max_stride: int | None = None
     int_input: bool = False
+    fit: Callable[[tuple[Shape, ...], dict[str, Any]], dict[str, Any]] | None = None
     builder: Builder = None
     source: str = ""
     doc: str = ""
@@ -118,12 +126,17 @@ class OpMeta:
             out[self.width_param] = Field(self.width_param, "int", None, lo=1, optional=True,
                                           doc="output width (c_out)")
         if self.strided:
-            out["stride"] = Field("stride", "int", 1, lo=1, doc="spatial stride")
+            out["stride"] = Field("stride", "int", 1, lo=1, hi=self.max_stride, doc="spatial stride")
         return out
 
     def bind(self, params: Mapping[str, Any], *, strict: bool = True) -> dict[str, Any]:
         """``params`` with defaults filled in; unknown keys or illegal values raise :class:`MetaError`."""
         return bind_fields(f"op {self.name!r}", self.fields, params, strict=strict, error=MetaError)
+
+    def fitted(self, in_shapes: Sequence[Sequence[int]], params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` bound, then fitted to inputs of ``in_shapes`` (see ``fit``)."""
+        bound = self.bind(params)
+        return self.fit(self.check_inputs(in_shapes), bound) if self.fit is not None else bound
 
     def check_inputs(self, in_shapes: Sequence[Sequence[int]]) -> tuple[Shape, ...]:
         """Refuse a wrong number of inputs, a wrong rank, or unequal binary inputs."""
@@ -202,6 +215,8 @@ class BackboneMeta:
     builder: Builder = None
     source: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: why the model cannot take an input of a shape (batch omitted), or None; ``None``: not known without torch
+    accepts: Callable[[Shape], str | None] | None = None
 
     def load(self) -> Callable[..., Any]:
         return load_builder(self.builder, f"backbone {self.name!r}")

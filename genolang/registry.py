@@ -133,6 +133,7 @@ class Registry(Generic[T]):
         self._loaded = entry_points is None
         self._builtins = builtins
         self._builtins_loaded = not builtins
+        self._names: tuple[str, ...] | None = None  # names() without extra_names, until the table changes
 
     def register(self, name: str, **meta: Any) -> Callable[[F], F]:
         """Decorator: ``@OPS.register("sep_conv_3x3", kind="map", ...)``; returns the object."""
@@ -154,12 +155,14 @@ class Registry(Generic[T]):
                                   f"registering it again from {origin} is refused")
         self._entries[name] = entry
         self._origin[name] = origin
+        self._names = None
         return entry
 
     def remove(self, name: str) -> None:
         """Forget ``name`` (tests that register a throw-away entry clean up with it)."""
         self._entries.pop(name, None)
         self._origin.pop(name, None)
+        self._names = None
 
     def get(self, name: str) -> T:
         """The entry of ``name``; an unknown name raises the registry's unknown-name error."""
@@ -186,8 +189,11 @@ class Registry(Generic[T]):
     def names(self) -> tuple[str, ...]:
         """Registered names (with the plugins' and the fallback's), sorted."""
         self.load_plugins()
-        extra = tuple(self._extra_names()) if self._extra_names is not None else ()
-        return tuple(sorted({*self._entries, *extra}))
+        if self._extra_names is None:  # a hot path of check: one sort per change of the table
+            if self._names is None:
+                self._names = tuple(sorted(self._entries))
+            return self._names
+        return tuple(sorted({*self._entries, *self._extra_names()}))
 
     def items(self) -> list[tuple[str, T]]:
         """(name, entry) pairs, sorted by name."""

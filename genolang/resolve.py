@@ -153,12 +153,23 @@ class Resolver(DomainBuilder, FieldChecker):
         instances: list[Binding] = []
         self.declare(scope, m.name, Binding("repeat", path, m.name_span or m.span, scope.conds, items=instances))
         for i in range(n):
+            before = self.spent
             conds = scope.conds + ((CountCond(count_path, i),) if count_path and i >= lo else ())
             sub = self.block_scope(m, scope, kind, f"{path}[{i}]", i, instances, conds)
             self.entities[sub.prefix].count = count_path
             instances.append(Binding("block", sub.prefix, m.span, conds, scope=sub))
             self.members(m.members, sub)
             self.finish_block(m, sub, kind)
+            self.refuse_early(path, i, n, self.spent - before, m.count.span)
+
+    def refuse_early(self, path: str, i: int, n: int, cost: int, span: A.Span | None) -> None:
+        """Refuse a repeat whose later instances cannot fit, before building them.
+
+        An instance costs at least what the first did (reference sets such as ``x.before``
+        only grow with the index), so ``cost`` per remaining instance is a lower bound.
+        """
+        if i == 0 and self.spent + (n - 1) * cost > MAX_INSTANCES:
+            raise too_many(f"'{path}'", self.spent + (n - 1) * cost, MAX_INSTANCES, span, self.source)
 
     def block_scope(self, m: A.Block, scope: Scope, kind: str, path: str, index: int | None,
                     siblings: list[Binding] | None, conds: tuple[Condition, ...]) -> Scope:

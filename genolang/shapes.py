@@ -15,6 +15,11 @@ from typing import Any
 from genolang.opmeta import MacsFn, MetaError, MetaShapeError, Shape, ShapeFn
 
 
+def divisor_at_most(n: int, k: int) -> int:
+    """The largest divisor of ``n`` not above ``k`` (1 at least): how many heads or groups fit ``n``."""
+    return next(d for d in range(max(1, min(n, k)), 0, -1) if n % d == 0)
+
+
 def conv_len(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
     """Output length of a convolution or pooling window (PyTorch floor rule)."""
     return (n + 2 * p - d * (k - 1) - 1) // s + 1

@@ -27,10 +27,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from genolang.ast import Span
+from genolang.backbone_inputs import check_backbone_inputs
 from genolang.conditions import Condition, CountCond
 from genolang.domains import ChoiceDomain, RefDomain
 from genolang.errors import Collector
 from genolang.ir import Decided, DecisionIR, Entity, SpaceIR
+from genolang.op_arity import check_arity
 from genolang.opfields import check_op_fields
 
 PREV = ("@prev", "@prev2")
@@ -46,6 +48,8 @@ def check_structure(ir: SpaceIR, diag: Collector) -> None:
     if not any(e.kind == "head" for e in ir.entities.values()):
         return
     check_op_fields(ir, diag)  # E0296
+    check_backbone_inputs(ir, diag)  # E0297, E0298
+    check_arity(ir, diag)  # E0299
     domains = {d.path: d for d in ir.decisions}
     reported: set[Span | None] = set()  # one error per declaration, not one per instance of a repeat
     for e in ir.entities.values():

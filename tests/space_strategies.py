@@ -1,7 +1,10 @@
 """Hypothesis strategies over whole SPACES (the text a user writes), not genotypes.
 
-A space is drawn construct by construct: inputs (maps or vectors, small shapes), nodes with
-searched ops, activations, widths and kernels, repeats with `@prev` and skip subsets,
+A space is drawn construct by construct: inputs (maps of odd and even sizes, sequences,
+vectors), nodes with searched ops, activations, widths, kernels and strides (3 included:
+sizes no halving aligns), nodes without an op combining values of mixed kinds and sizes,
+normalisation and attention whose divisor parameters may not divide a searched width, 1-D
+convolutions over whatever they read, repeats with `@prev` and skip subsets,
 groups with and without `in`, `when` blocks with readers inside or outside them, `forbid`
 rules, reference decisions, cells stacked with a searched stride, and a head with searched
 fields. Some draws are deliberately wrong (a field out of range, a node that may read
@@ -25,7 +28,7 @@ class _Space:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.readable: list[tuple[str, str]] = []  # (path, "map" | "vector"), always built
+        self.readable: list[tuple[str, str]] = []  # (path, "map" | "seq" | "vector" | "mixed"), always built
         self.n = 0
         self.flags: list[str] = []
 
@@ -53,7 +56,7 @@ def _map_node(draw: Any, sp: _Space, src: str, *, wrong: bool) -> str:
 def _conv_node(draw: Any, src: str, *, wrong: bool) -> str:
     kernel = draw(st.sampled_from(["kernel = 3", "kernel: choice(1, 3, 5)", "kernel_h = 1; kernel_w = 3"]
                                   + (["kernel = 4", "kernel: int(1..3)"] if wrong else [])))
-    stride = draw(st.sampled_from(["", "stride = 1", "stride: choice(1, 2)"]))
+    stride = draw(st.sampled_from(["", "stride = 1", "stride: choice(1, 2)", "stride: choice(1, 3)", "stride = 3"]))
     return "; ".join(x for x in ("op = conv", kernel, _width(draw, "filters", wrong=wrong), stride, f"x = {src}") if x)
 
 
@@ -64,10 +67,11 @@ def _fc_node(draw: Any, src: str, *, wrong: bool) -> str:
 
 @st.composite
 def _member(draw: Any, sp: _Space, *, wrong: bool) -> None:
-    maps = [p for p, k in sp.readable if k == "map"]
-    kind = draw(st.sampled_from(["node", "conv", "fc", "repeat", "group", "when", "choice", "cells", "shared"]
-                                if maps else ["fc", "choice", "when", "shared"]))
-    src = "@" + draw(st.sampled_from(maps if kind in ("node", "conv", "repeat", "group", "cells") and maps
+    maps = [p for p, k in sp.readable if k in ("map", "mixed")]  # "mixed": a map op sees it as a map
+    kind = draw(st.sampled_from(["node", "conv", "fc", "repeat", "group", "when", "choice", "cells", "shared",
+                                 "mix", "norm", "seq", "strided"]
+                                if maps else ["fc", "choice", "when", "shared", "mix", "norm", "seq"]))
+    src = "@" + draw(st.sampled_from(maps if kind in ("node", "conv", "repeat", "group", "cells", "strided") and maps
                                      else [p for p, _ in sp.readable]))
     name = sp.name("m")
     if kind == "node":
@@ -89,6 +93,19 @@ def _member(draw: Any, sp: _Space, *, wrong: bool) -> None:
         _stack(draw, sp, name, src)
     elif kind == "shared":
         _shared(draw, sp, name, src, wrong=wrong)
+    elif kind == "strided":  # a map and its strided copy summed: sizes no halving may align (stride 3)
+        sp.lines.append(f"node {name} {{ op = conv; kernel = 3; filters = 2; stride: choice(1, 2, 3); x = {src} }}")
+        sp.lines.append(f"node {name}_s {{ combine = {draw(st.sampled_from(['sum', 'concat']))}; "
+                        f"x = [{src}, @{name}] }}")
+        sp.readable.append((f"{name}_s", "map"))
+    elif kind == "mix":
+        _mix(draw, sp, name)
+    elif kind == "norm":
+        _norm(draw, sp, name, src)
+    elif kind == "seq":
+        sp.lines.append(f"node {name} {{ op = conv1d; {_width(draw, 'filters', wrong=wrong)}; "
+                        f"stride: choice(1, 2); x = {src} }}")
+        sp.readable.append((name, "seq"))
     else:
         _choice(draw, sp, name, wrong=wrong)
 
@@ -155,6 +172,23 @@ def _shared(draw: Any, sp: _Space, name: str, src: str, *, wrong: bool) -> None:
     sp.readable.append((f"{name}_b", "vector"))
 
 
+def _mix(draw: Any, sp: _Space, name: str) -> None:
+    """A node without an op over values of any kinds and sizes: the adapters must align them."""
+    cands = draw(st.lists(st.sampled_from([p for p, _ in sp.readable]), min_size=1, max_size=3, unique=True))
+    how = draw(st.sampled_from(["sum", "concat"]))
+    sp.lines.append(f"node {name} {{ combine = {how}; a: subset({', '.join(cands)}, min=1) }}")
+    sp.readable.append((name, "mixed"))
+
+
+def _norm(draw: Any, sp: _Space, name: str, src: str) -> None:
+    """GroupNorm or attention whose groups / heads / tokens may not divide the width they meet."""
+    op = draw(st.sampled_from(["op = group_norm; groups: choice(1, 3, 4)", "op = self_attention; heads: choice(1, 3)",
+                               "op = self_attention; heads = 2; tokens: choice(1, 4)", "op = layer_norm"]))
+    sp.lines.append(f"node {name} {{ {op}; x = {src} }}")
+    kind = dict(sp.readable).get(src[1:], "mixed")
+    sp.readable.append((name, kind))
+
+
 def _stack(draw: Any, sp: _Space, name: str, src: str) -> None:
     stride = draw(st.sampled_from(["", "stride = 2; ", "stride: choice(1, 2); "]))
     sp.lines.append(f"cell {name}_c {{ in = @prev; {stride}node n[2] {{ op: choice(conv3x3, sep3x3); x = @prev }} }}")
@@ -172,10 +206,14 @@ def space_texts(draw: Any, *, wrong: bool = True) -> str:
     sp = _Space()
     wrong = wrong and draw(st.booleans())  # half the spaces hold a mistake; shrinking removes it
     for i in range(draw(st.integers(1, 2))):
-        if draw(st.booleans()):
-            channels, height, width = (draw(st.sampled_from(v)) for v in ([1, 3], [4, 8], [4, 8]))
+        form = draw(st.sampled_from(["map", "seq", "vector"]))
+        if form == "map":
+            channels, height, width = (draw(st.sampled_from(v)) for v in ([1, 3], [4, 5, 8], [4, 7, 8]))
             shape = f"[{channels}, {height}, {width}]"
             sp.readable.append((f"x{i}", "map"))
+        elif form == "seq":
+            shape = f"[{draw(st.sampled_from([2, 4]))}, {draw(st.sampled_from([5, 6, 9]))}]"
+            sp.readable.append((f"x{i}", "seq"))
         else:
             shape = f"[{draw(st.sampled_from([3, 5]))}]"
             sp.readable.append((f"x{i}", "vector"))

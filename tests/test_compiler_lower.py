@@ -99,24 +99,6 @@ def test_a_node_that_may_be_left_without_inputs_is_refused_by_check_at_its_line(
     assert "empty_fusion.geno:" in str(err)
 
 
-SUM_SPACE = """genolang 1
-space s version 1 {
-  input a { shape = [3, 32, 32] }
-  input b { shape = [3, 30, 30] }
-  node n { x = [@a, @b]; combine = sum }
-  head h { in = @n; classes = 2 }
-}
-"""
-
-
-def test_shapes_no_rule_can_align_are_a_compile_error_naming_the_line():
-    space = genolang.loads(SUM_SPACE, "sum.geno").space()
-    with pytest.raises(CompileError) as info:
-        lower(space, space.default())
-    err = info.value
-    assert err.code == "E0380" and err.line == 5 and "30x30" in str(err) and "sum.geno:5" in str(err)
-
-
 def test_a_genotype_of_another_space_is_refused():
     mfas = genolang.load("examples/spaces/mfas_avmnist.geno").space()
     bmnas = genolang.load("examples/spaces/bmnas_avmnist.geno").space()

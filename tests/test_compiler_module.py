@@ -4,7 +4,7 @@ Graphs are written BY HAND here (GNode lists), independent of the lowering: one 
 "zoo") holds every node kind: a lenet_image backbone and its taps, a log_mel front-end on a
 (1, 16000) waveform, map ops at stride 2, an activation, sums of 2 and 3 inputs,
 concatenations, gap, flatten, to_seq of a map and of a vector, proj of a map, a seq and a
-vector, reduce, the binary attention op on seqs, heads with and without a hidden layer.
+vector, reduce, resample, as_map, the binary attention op on seqs, heads with and without a hidden layer.
 Checked: every node's shape at batch 1 and 3, an oracle forward written by hand with the
 net's own submodules, gradients, deterministic state-dict keys, the summary's counts, and
 that the forward is generated straight-line code.
@@ -66,6 +66,9 @@ def zoo_nodes(*, frozen: bool = False) -> list[GNode]:
         *[GNode(f"vec.p{i}", "proj", (f"image_net.tap[{i}]",), (9,), {"c_in": 3 * 2 ** i, "c_out": 9},
                 block="vec", macs=27 * 2 ** i) for i in range(3)],
         GNode("vec.sum", "sum", ("vec.p0", "vec.p1", "vec.p2"), (9,), block="vec"),
+        GNode("vec/as_map", "as_map", ("vec.sum",), (9, 1, 1), block="vec"),
+        GNode("audio/resample", "resample", ("cell[0].out",), (10, 3, 7),
+              {"in_shape": [10, 4, 11], "size": [3, 7]}, block="audio"),
         GNode("all", "concat", ("audio/gap", "fusion/flatten", "vec.sum", "image_net.tap[0]"), (78,), block="head"),
         GNode("head", "head", ("all",), (10,), {"c_in": 78, "classes": 10, "hidden": 16, "dropout": 0.2,
                                                 "task": "classification"}, block="head", macs=1408),

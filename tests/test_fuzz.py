@@ -204,11 +204,4 @@ def test_mutated_spaces_that_load_compile_run_and_export(tmp_path, data):
         return  # refused by check: allowed
     if not any(e.kind == "head" for e in space.entities.values()):
         return  # a space without a head describes no network (docs/language.md)
-    from genolang.compiler.errors import CompileError
-
-    try:
-        _build(space, data.draw(st.integers(0, 3), label="seed"), tmp_path)
-    except CompileError as err:
-        # Known gap (docs/language.md, "What check guarantees"): shape agreement between
-        # ops under every choice (E0380) is still the compiler's; it must say so at a line.
-        assert err.code == "E0380" and err.line >= 1, err.render()
+    _build(space, data.draw(st.integers(0, 3), label="seed"), tmp_path)  # no compile error of any code

@@ -37,6 +37,16 @@ def test_an_unusable_import_path_is_E0213_at_the_import(path, why):
     assert "\x00" not in err.first.message
 
 
+@pytest.mark.parametrize("path", ["a\x00b.geno", "a" * 5000 + ".geno", "\udcff.geno"])
+def test_an_unusable_path_given_to_load_is_a_usage_error(path):
+    """The API's own `load` (issue 13: a NUL byte raised ValueError from it)."""
+    with pytest.raises(genolang.GenolangError) as info:
+        genolang.load(path)
+    message = info.value.first.message
+    assert info.value.code == "E0001" and len(message) < 700 and "\x00" not in message
+    message.encode("utf-8")
+
+
 # ------------------------------------------------------------------ spaces that compile now
 def space(body: str) -> genolang.Space:
     return genolang.loads(f"{H}space s version 1 {{\n{body}\n}}\n", "s.geno").space()

@@ -133,6 +133,11 @@ class OpSpec:
         with compile_errors():
             return self.meta.count_macs(in_shapes, c_out=c_out, stride=stride, **params)
 
+    def fitted(self, in_shapes: Sequence[Shape], params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` bound and fitted to inputs of ``in_shapes`` (the metadata's ``fit``)."""
+        with compile_errors():
+            return self.meta.fitted(in_shapes, params)
+
     def check_inputs(self, in_shapes: Sequence[Shape]) -> tuple[Shape, ...]:
         """Refuse a wrong number of inputs, a wrong rank, or unequal binary inputs."""
         with compile_errors():
