@@ -36,8 +36,12 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.seeds_methods import METHODS, Bench, Budget, Row
-from genolang.runtime.data import load_dataset
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script (README): make `benchmarks.*` importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.seeds_methods import METHODS, Bench, Budget, Row  # noqa: E402
+from genolang.runtime.data import load_dataset  # noqa: E402
 
 SMALL = Budget(epochs=3, trials=30, steps=None, search_epochs=2, lr=0.01)
 FULL = Budget(epochs=50, trials=195, steps=None, search_epochs=100, lr=0.01)
