@@ -49,6 +49,7 @@ if str(ROOT) not in sys.path:  # run as a script (README): make `benchmarks.*` i
 
 from benchmarks import fair_stats, seeds_fair  # noqa: E402
 from benchmarks.seeds_methods import METHODS, Bench, Budget, Row  # noqa: E402
+from genolang.runtime.avdigits import default_cache_dir  # noqa: E402
 from genolang.runtime.data import load_dataset  # noqa: E402
 
 SMALL = Budget(epochs=3, trials=30, steps=None, search_epochs=2, lr=0.01)
@@ -136,7 +137,7 @@ def main_fair(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="genolang-fair-") as tmp:
         work = Path(args.work or tmp)
         datasets = {d: load_dataset(args.data, seed=d) for d in range(args.data_seeds)}
-        bench = seeds_fair.FairBench(budget, work, device=args.device)
+        bench = seeds_fair.FairBench(budget, work, device=args.device, cache_dir=default_cache_dir())
 
         def report(row: fair_stats.FairRow) -> None:
             log.info("data %d seed %d %-22s test %.4f search %.0f s (%.0f s) %s", row.data_seed, row.seed,
