@@ -112,7 +112,7 @@ def plot_accuracies(rows: Sequence[FairRow], methods: Sequence[str], path: str |
         ax.hlines(mean, i - 0.3, i + 0.3, color="black", linewidth=1.5)
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_ylabel("test accuracy")
-    ax.set_title("AV-digits, fair comparison: one point per (data seed, seed); bar = mean")
+    ax.set_title("AV-digits, fair comparison: a point per run, bar = mean", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     out = Path(path)
