@@ -108,6 +108,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                       help="comma-separated subset of: " + ", ".join(seeds_fair.METHODS))
     fair.add_argument("--pretrain-epochs", type=int, help="epochs of the backbones' pre-training (default 10)")
     fair.add_argument("--bmnas-batch", type=int, help="batch size of the bilevel searches (default 32)")
+    fair.add_argument("--arch-lr", type=float, help="BM-NAS architecture lr (default 3e-4, the reference's)")
     fair.add_argument("--plot", help="PNG of test accuracy per method (default WORK/fair.png)")
     return ap.parse_args(argv)
 
@@ -123,7 +124,8 @@ def fair_budget(args: argparse.Namespace) -> seeds_fair.FairBudget:
     """The fair budget (``--full``: the papers'), with the options given."""
     base = seeds_fair.FULL if args.full else seeds_fair.FairBudget()
     given = {"trials": args.trials, "steps": args.steps, "search_epochs": args.search_epochs,
-             "final_epochs": args.epochs, "pretrain_epochs": args.pretrain_epochs, "bmnas_batch": args.bmnas_batch}
+             "final_epochs": args.epochs, "pretrain_epochs": args.pretrain_epochs, "bmnas_batch": args.bmnas_batch,
+             "arch_lr": args.arch_lr}
     return seeds_fair.FairBudget(**{**asdict(base), **{k: v for k, v in given.items() if v is not None}})
 
 
@@ -154,7 +156,7 @@ def main_fair(args: argparse.Namespace) -> None:
             if ent:
                 mean = {k: sum(e[k] for e in ent) / len(ent) for k in ent[0]}
                 sys.stdout.write(f"{name}: final normalised entropy (1 = uniform) "
-                                 + ", ".join(f"{k} {v:.4f}" for k, v in mean.items()) + "\n")
+                                 + ", ".join(f"{k} {v:.6f}" for k, v in mean.items()) + "\n")
         sys.stdout.write(f"plot: {plot}\n")
         if args.json:
             sys.stdout.write(json.dumps([asdict(r) for r in rows], indent=1) + "\n")

@@ -77,6 +77,7 @@ class FairBudget:
     bmnas_batch: int = 32
     final_epochs: int = 10
     fraction: float = 0.1
+    arch_lr: float = 3e-4  # BM-NAS' architecture Adam (the reference's)
 
 
 #: the papers' budgets (for a GPU): MFAS's E_search x L rounds (32 + 11 x 15 = 197 trials),
@@ -196,7 +197,7 @@ def bmnas(label: str = "bmnas") -> Method:
     """BM-NAS at the reference's settings on the arm's labelled data; the derived genotype trained."""
     def run(bench: FairBench, arm: Arm, seed: int) -> FairRow:
         start, out = time.perf_counter(), bench.work / f"d{arm.data_seed}s{seed}" / label
-        config = BilevelConfig(batch_size=bench.budget.bmnas_batch)
+        config = BilevelConfig(batch_size=bench.budget.bmnas_batch, arch_lr=bench.budget.arch_lr)
         result = run_bilevel(bench.space("bmnas"), arm.labelled, out_dir=out, epochs=bench.budget.search_epochs,
                              config=config, seed=seed, device=bench.device)
         assert result.best is not None, "a bilevel search derives a genotype every epoch"
@@ -214,7 +215,8 @@ def ssl_bmnas(bench: FairBench, arm: Arm, seed: int) -> FairRow:
                     finetune_epochs=max(1, round(bench.budget.final_epochs / arm.fraction)))
     space = bench.space("bmnas")
     result = run_ssl_search(space, arm.taps, out_dir=out, epochs=bench.budget.search_epochs,
-                            config=BilevelConfig(batch_size=bench.budget.bmnas_batch), ssl=ssl, seed=seed,
+                            config=BilevelConfig(batch_size=bench.budget.bmnas_batch, arch_lr=bench.budget.arch_lr),
+                            ssl=ssl, seed=seed,
                             device=bench.device)
     assert result.best is not None, "a bilevel search derives a genotype every epoch"
     tuned = ssl_finetune(space, result.best, arm.taps, ssl=ssl, seed=seed, device=bench.device)
@@ -237,7 +239,7 @@ def arch_entropy(space: Space, checkpoint: Path) -> dict[str, float]:
         if id(p) in ids:
             kind = "alpha" if name.endswith("__in") else "gamma" if name.endswith("__op") else "beta"
             groups[kind].extend(normalised_entropy(p.detach()))
-    return {k: round(sum(v) / len(v), 4) for k, v in groups.items() if v}
+    return {k: round(sum(v) / len(v), 6) for k, v in groups.items() if v}
 
 
 def normalised_entropy(logits: torch.Tensor) -> list[float]:
