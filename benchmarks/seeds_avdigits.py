@@ -109,6 +109,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     fair.add_argument("--pretrain-epochs", type=int, help="epochs of the backbones' pre-training (default 10)")
     fair.add_argument("--bmnas-batch", type=int, help="batch size of the bilevel searches (default 32)")
     fair.add_argument("--arch-lr", type=float, help="BM-NAS architecture lr (default 3e-4, the reference's)")
+    fair.add_argument("--jobs", type=int, default=1,
+                      help="(data seed, seed) runs in parallel, one torch thread each (default 1; 2 on two cores)")
     fair.add_argument("--plot", help="PNG of test accuracy per method (default WORK/fair.png)")
     return ap.parse_args(argv)
 
@@ -145,11 +147,12 @@ def main_fair(args: argparse.Namespace) -> None:
             log.info("data %d seed %d %-22s test %.4f search %.0f s (%.0f s) %s", row.data_seed, row.seed,
                      row.method, row.test_accuracy, row.search_seconds, row.seconds, row.extra or "")
 
-        rows = seeds_fair.run_fair(bench, datasets, list(range(args.seeds)), methods, report=report)
+        rows = seeds_fair.run_fair(bench, datasets, list(range(args.seeds)), methods, report=report, jobs=args.jobs)
         plot = fair_stats.plot_accuracies(rows, methods, Path(args.plot) if args.plot else work / "fair.png")
         sys.stdout.write(f"fair comparison on {args.data}, data seeds 0-{args.data_seeds - 1}, "
                          f"seeds 0-{args.seeds - 1}, "
-                         f"{budget}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.device}, "
+                         f"{budget}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+                         f"{args.jobs} job(s), {args.device}, "
                          f"{time.perf_counter() - start:.0f} s\n{fair_stats.fair_table(rows, methods)}\n")
         for name in ("bmnas", "bmnas r=0.1", "ssl-bmnas r=0.1"):
             ent = [r.extra["entropy"] for r in rows if r.method == name and "entropy" in r.extra]

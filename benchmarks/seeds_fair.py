@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,18 +269,42 @@ METHODS: dict[str, tuple[Method, str]] = {
 
 
 def run_fair(bench: FairBench, datasets: dict[int, MultimodalDataset], seeds: list[int], methods: list[str],
-             report: Callable[[FairRow], Any] | None = None) -> list[FairRow]:
-    """Every method on every (data seed, seed); backbones trained once per data seed and arm."""
-    rows = []
+             report: Callable[[FairRow], Any] | None = None, jobs: int = 1) -> list[FairRow]:
+    """Every method on every (data seed, seed); backbones trained once per data seed and arm.
+
+    With ``jobs`` > 1 the (data seed, seed) units run in that many processes of one torch
+    thread each (the backbones are trained first, in this process); rows come back in
+    (data seed, seed, method) order either way.
+    """
+    units = []
     for data_seed, data in datasets.items():
         arms = {"full": make_arm(bench, data, data_seed)}
         if any(METHODS[m][1] == "low" for m in methods):
             arms["low"] = make_arm(bench, data, data_seed, bench.budget.fraction)
-        for seed in seeds:
-            for name in methods:
-                fn, arm = METHODS[name]
-                row = fn(bench, arms[arm], seed)
+        units += [(arms, seed) for seed in seeds]
+    if jobs <= 1:
+        return [row for arms, seed in units for row in run_unit(bench, arms, seed, methods, report)]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=torch.set_num_threads,
+                             initargs=(1,)) as pool:
+        futures = [pool.submit(run_unit, bench, arms, seed, methods) for arms, seed in units]
+        rows = []
+        for future in futures:
+            for row in future.result():
                 rows.append(row)
                 if report is not None:
                     report(row)
+    return rows
+
+
+def run_unit(bench: FairBench, arms: dict[str, Arm], seed: int, methods: list[str],
+             report: Callable[[FairRow], Any] | None = None) -> list[FairRow]:
+    """Every method on one (data seed, seed): the arms' data, this seed."""
+    rows = []
+    for name in methods:
+        fn, arm = METHODS[name]
+        row = fn(bench, arms[arm], seed)
+        rows.append(row)
+        if report is not None:
+            report(row)
     return rows

@@ -154,3 +154,11 @@ def test_the_fair_command_runs_as_the_readme_writes_it(tmp_path: Path) -> None:
     assert [line.split()[0] for line in lines if line.startswith(("late", "mfas ", "bmnas ", "bmnas:"))] == \
         ["late", "mfas", "bmnas", "bmnas:"]
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_parallel_jobs_give_the_sequential_rows(bench: FairBench, data, tmp_path: Path) -> None:
+    methods = ["late fusion", "mfas", "bmnas"]
+    one = run_fair(FairBench(TINY, tmp_path / "one", cache_dir=bench.cache_dir), {0: data}, [0, 1], methods)
+    two = run_fair(FairBench(TINY, tmp_path / "two", cache_dir=bench.cache_dir), {0: data}, [0, 1], methods, jobs=2)
+    key = [(r.method, r.data_seed, r.seed, r.test_accuracy, r.params) for r in one]
+    assert key == [(r.method, r.data_seed, r.seed, r.test_accuracy, r.params) for r in two]
