@@ -111,7 +111,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     fair.add_argument("--arch-lr", type=float, help="BM-NAS architecture lr (default 3e-4, the reference's)")
     fair.add_argument("--jobs", type=int, default=1,
                       help="(data seed, seed) runs in parallel, one torch thread each (default 1; 2 on two cores)")
-    fair.add_argument("--plot", help="PNG of test accuracy per method (default WORK/fair.png)")
+    fair.add_argument("--plot", help="PNG of test accuracy per method "
+                      "(default WORK/fair.png; ./seeds_fair.png without --work)")
     return ap.parse_args(argv)
 
 
@@ -148,7 +149,8 @@ def main_fair(args: argparse.Namespace) -> None:
                      row.method, row.test_accuracy, row.search_seconds, row.seconds, row.extra or "")
 
         rows = seeds_fair.run_fair(bench, datasets, list(range(args.seeds)), methods, report=report, jobs=args.jobs)
-        plot = fair_stats.plot_accuracies(rows, methods, Path(args.plot) if args.plot else work / "fair.png")
+        default = work / "fair.png" if args.work else Path("seeds_fair.png")
+        plot = fair_stats.plot_accuracies(rows, methods, Path(args.plot) if args.plot else default)
         sys.stdout.write(f"fair comparison on {args.data}, data seeds 0-{args.data_seeds - 1}, "
                          f"seeds 0-{args.seeds - 1}, "
                          f"{budget}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
