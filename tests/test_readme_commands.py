@@ -37,6 +37,7 @@ def test_the_docs_write_the_benchmark_commands() -> None:
     # the parser itself: the README's own commands are found with their options
     assert {"benchmarks/seeds_avdigits.py", "benchmarks/bench_ranking.py", "benchmarks/main_job.py"} <= set(COMMANDS)
     assert "--archs" in COMMANDS["benchmarks/bench_features.py"]
+    assert {"--fair", "--jobs"} <= COMMANDS["benchmarks/seeds_avdigits.py"]
 
 
 @pytest.mark.parametrize("script", sorted(COMMANDS))
