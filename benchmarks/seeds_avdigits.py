@@ -1,6 +1,13 @@
 """The seeds' comparison on AV-digits: unimodal nets, late fusion and every searcher, seeds 0-4.
 
 Run: python benchmarks/seeds_avdigits.py [--seeds 5] [--full] [--methods a,b] [--work DIR] [--json]
+     python benchmarks/seeds_avdigits.py --fair [--seeds 5] [--data-seeds 2] [--plot P.png] [--full]
+
+``--fair`` runs the fair comparison of benchmarks/seeds_fair.py (its docstring has the
+protocol: the same converged backbones for every method, equal trial budgets, BM-NAS at the
+reference's settings, the low-label protocol, the same final training, data seeds 0 and 1),
+prints its table (benchmarks/fair_stats.py: paired sign test against late fusion) and
+writes the plot. Without it, the earlier small comparison below.
 
 For each seed (which seeds the searchers and every training run: initial weights, batch
 order; the data is the seed-0 AV-digits build) and each method of
@@ -36,8 +43,14 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.seeds_methods import METHODS, Bench, Budget, Row
-from genolang.runtime.data import load_dataset
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script (README): make `benchmarks.*` importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import fair_stats, seeds_fair  # noqa: E402
+from benchmarks.seeds_methods import METHODS, Bench, Budget, Row  # noqa: E402
+from genolang.runtime.avdigits import default_cache_dir  # noqa: E402
+from genolang.runtime.data import load_dataset  # noqa: E402
 
 SMALL = Budget(epochs=3, trials=30, steps=None, search_epochs=2, lr=0.01)
 FULL = Budget(epochs=50, trials=195, steps=None, search_epochs=100, lr=0.01)
@@ -88,6 +101,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON after the table")
+    fair = ap.add_argument_group("the fair comparison (benchmarks/seeds_fair.py)")
+    fair.add_argument("--fair", action="store_true", help="run the fair comparison instead")
+    fair.add_argument("--data-seeds", type=int, default=2, help="AV-digits data seeds 0..N-1 (default 2)")
+    fair.add_argument("--fair-methods", default=",".join(seeds_fair.METHODS),
+                      help="comma-separated subset of: " + ", ".join(seeds_fair.METHODS))
+    fair.add_argument("--pretrain-epochs", type=int, help="epochs of the backbones' pre-training (default 10)")
+    fair.add_argument("--bmnas-batch", type=int, help="batch size of the bilevel searches (default 32)")
+    fair.add_argument("--arch-lr", type=float, help="BM-NAS architecture lr (default 3e-4, the reference's)")
+    fair.add_argument("--jobs", type=int, default=1,
+                      help="(data seed, seed) runs in parallel, one torch thread each (default 1; 2 on two cores)")
+    fair.add_argument("--plot", help="PNG of test accuracy per method "
+                      "(default WORK/fair.png; ./seeds_fair.png without --work)")
     return ap.parse_args(argv)
 
 
@@ -98,10 +123,59 @@ def budget_of(args: argparse.Namespace) -> Budget:
     return Budget(**{**asdict(base), **given})
 
 
+def fair_budget(args: argparse.Namespace) -> seeds_fair.FairBudget:
+    """The fair budget (``--full``: the papers'), with the options given."""
+    base = seeds_fair.FULL if args.full else seeds_fair.FairBudget()
+    given = {"trials": args.trials, "steps": args.steps, "search_epochs": args.search_epochs,
+             "final_epochs": args.epochs, "pretrain_epochs": args.pretrain_epochs, "bmnas_batch": args.bmnas_batch,
+             "arch_lr": args.arch_lr}
+    return seeds_fair.FairBudget(**{**asdict(base), **{k: v for k, v in given.items() if v is not None}})
+
+
+def main_fair(args: argparse.Namespace) -> None:
+    """The fair comparison: table, plot, optionally the rows as JSON."""
+    methods = [m.strip() for m in args.fair_methods.split(",")]
+    unknown = [m for m in methods if m not in seeds_fair.METHODS]
+    if unknown:
+        sys.exit(f"unknown method(s) {unknown}; choose from {list(seeds_fair.METHODS)}")
+    budget, start = fair_budget(args), time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="genolang-fair-") as tmp:
+        work = Path(args.work or tmp)
+        datasets = {d: load_dataset(args.data, seed=d) for d in range(args.data_seeds)}
+        bench = seeds_fair.FairBench(budget, work, device=args.device, cache_dir=default_cache_dir())
+
+        def report(row: fair_stats.FairRow) -> None:
+            log.info("data %d seed %d %-22s test %.4f search %.0f s (%.0f s) %s", row.data_seed, row.seed,
+                     row.method, row.test_accuracy, row.search_seconds, row.seconds, row.extra or "")
+
+        rows = seeds_fair.run_fair(bench, datasets, list(range(args.seeds)), methods, report=report, jobs=args.jobs)
+        default = work / "fair.png" if args.work else Path("seeds_fair.png")
+        plot = fair_stats.plot_accuracies(rows, methods, Path(args.plot) if args.plot else default)
+        sys.stdout.write(f"fair comparison on {args.data}, data seeds 0-{args.data_seeds - 1}, "
+                         f"seeds 0-{args.seeds - 1}, "
+                         f"{budget}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+                         f"{args.jobs} job(s), {args.device}, "
+                         f"{time.perf_counter() - start:.0f} s\n{fair_stats.fair_table(rows, methods)}\n")
+        for name in ("bmnas", "bmnas r=0.1", "ssl-bmnas r=0.1"):
+            ent = [r.extra["entropy"] for r in rows if r.method == name and "entropy" in r.extra]
+            if ent:
+                mean = {k: sum(e[k] for e in ent) / len(ent) for k in ent[0]}
+                sys.stdout.write(f"{name}: final normalised entropy (1 = uniform) "
+                                 + ", ".join(f"{k} {v:.6f}" for k, v in mean.items()) + "\n")
+        sys.stdout.write(f"plot: {plot}\n")
+        if args.json:
+            sys.stdout.write(json.dumps([asdict(r) for r in rows], indent=1) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     logging.getLogger("genolang").setLevel(logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.fair:
+        main_fair(args)
+        return
     methods = [m.strip() for m in args.methods.split(",")]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:

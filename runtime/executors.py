@@ -154,7 +154,8 @@ class ProcessExecutor(Executor):
                               f"or a functools.partial of one): {exc}") from None
         threads = max(1, (os.cpu_count() or 1) // workers)
         parts = {"space": ctx.space, "data": data, "data_seed": data_seed, "config": ctx.config, "device": ctx.device,
-                 "share": ctx.bank is not None, "pretrained": ctx.pretrained,
+                 "share": ctx.bank is not None,
+                 "scheme": ctx.bank.scheme if ctx.bank is not None else None, "pretrained": ctx.pretrained,
                  "features": (ctx.features is not None, getattr(ctx.features, "cache_dir", None))}
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init_worker, initargs=(parts, fn, threads))

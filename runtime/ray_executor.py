@@ -95,7 +95,8 @@ class RayExecutor(Executor):
                      resources.get("GPU", 0.0))
             cache = getattr(ctx.features, "cache_dir", None) if self.address is None else None
             parts = {"space": ctx.space, "data": ctx.data, "data_seed": data_seed, "config": ctx.config,
-                     "device": ctx.device, "share": ctx.bank is not None, "pretrained": ctx.pretrained,
+                     "device": ctx.device, "share": ctx.bank is not None,
+                     "scheme": ctx.bank.scheme if ctx.bank is not None else None, "pretrained": ctx.pretrained,
                      "features": (ctx.features is not None, cache)}
             shared = ray.put((parts, fn))  # the dataset enters the object store once
             task = ray.remote(max_calls=0, max_retries=RETRIES, retry_exceptions=False)(run_trial)

@@ -151,9 +151,9 @@ def failure_reason(exc: BaseException) -> str:
 
 def worker_context(*, space: Space, data: MultimodalDataset | str, data_seed: int, config: Any,
                    device: str | None, share: bool, pretrained: Mapping[str, Any],
-                   features: tuple[bool, Any]) -> TrialContext:
+                   features: tuple[bool, Any], scheme: Any = None) -> TrialContext:
     """The context of a worker process: the dataset (a spec is loaded here, with ``data_seed``),
-    a weight bank of its own when ``share``, a feature cache when ``features[0]`` (in the folder
+    a weight bank of its own when ``share`` (sharing by ``scheme``), a feature cache when ``features[0]`` (in the folder
     ``features[1]``, shared on disk)."""
     if isinstance(data, str):
         from genolang.runtime.data import load_dataset
@@ -164,4 +164,4 @@ def worker_context(*, space: Space, data: MultimodalDataset | str, data_seed: in
         from genolang.runtime.features import FeatureCache
 
         cache = FeatureCache(data, cache_dir=features[1], device=device)
-    return TrialContext(space, data, config, device, WeightBank() if share else None, pretrained, cache)
+    return TrialContext(space, data, config, device, WeightBank(scheme) if share else None, pretrained, cache)

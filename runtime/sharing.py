@@ -1,8 +1,10 @@
-"""Parameter sharing across sampled architectures (RandomNet's search protocol, after ENAS).
+"""Parameter sharing across sampled architectures: RandomNet's (after ENAS) and MFAS's schemes.
 
 RandomNet trains each sampled architecture for only S steps; to make those few steps worth
 more, a network starts from the weights that earlier architectures left at the same place.
-:class:`WeightBank` keeps those weights, keyed by
+:class:`WeightBank` keeps those weights. A bank's ``scheme`` says which tensors of a network
+it shares and under which key. The default scheme (:func:`node_tensors`, RandomNet's) shares
+every node's tensors, keyed by
 
     (graph node name, parameter or buffer name inside the node's module, shape)
 
@@ -12,6 +14,15 @@ they put the same op at the same place and its shape matches (a node whose width
 changed keeps its fresh initialization). Parameters and persistent buffers (BatchNorm
 running statistics) are shared; non-persistent buffers are not.
 
+MFAS's scheme (:class:`LayerScheme`, the reference's ``get/set_central_states`` with
+``--weightsharing``, key ``"{layer}.L_{in}_{out}.A_{act}"``) shares the fusion layers only,
+never the classifier nor anything outside the repeated fusion node, keyed by
+
+    ("<layer index>.A_<activation>", tensor name inside the layer, shape)
+
+so fusion layer ``l`` takes the weights of the last architecture that trained a layer ``l``
+with the same activation and the same input and output widths.
+
 The bank holds CPU copies: :meth:`WeightBank.load_into` copies them into a fresh network
 (on any device), :meth:`WeightBank.store_from` copies a trained network's tensors back.
 """
@@ -19,7 +30,8 @@ The bank holds CPU copies: :meth:`WeightBank.load_into` copies them into a fresh
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -32,6 +44,7 @@ from genolang.files import atomic_write
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str, tuple[int, ...]]
+Scheme = Callable[[nn.Module], Iterator[tuple[Key, torch.Tensor]]]
 
 
 def node_tensors(net: GraphNet) -> Iterator[tuple[Key, torch.Tensor]]:
@@ -48,11 +61,38 @@ def node_tensors(net: GraphNet) -> Iterator[tuple[Key, torch.Tensor]]:
             yield (node.name, pname, tuple(tensor.shape)), tensor
 
 
-class WeightBank:
-    """Shared weights by (node name, tensor name, shape); see the module docstring."""
+@dataclass(frozen=True)
+class LayerScheme:
+    """MFAS's sharing: the tensors of the repeated fusion node's instances only (module doc).
 
-    def __init__(self) -> None:
+    ``layers[l]`` is the entity path of fusion layer ``l`` (``"fusion[2]"``); a layer's
+    activation is that of its ``act`` graph nodes (``"none"`` when it has none).
+    """
+
+    layers: tuple[str, ...]
+
+    def __call__(self, net: nn.Module) -> Iterator[tuple[Key, torch.Tensor]]:
+        index = {path: i for i, path in enumerate(self.layers)}
+        path_of = {node.name: node.path for node in net.graph.nodes}
+        acts: dict[str, list[str]] = {}
+        for node in net.graph.nodes:
+            if node.path in index and node.kind == "act":
+                acts.setdefault(node.path, []).append(str(node.attrs.get("act")))
+        for (name, pname, shape), tensor in node_tensors(net):
+            path = path_of.get(name)
+            if path is None or path not in index:
+                continue
+            act = "+".join(acts.get(path, [])) or "none"
+            local = name[len(path):].lstrip("/") or "out"
+            yield (f"{index[path]}.A_{act}", f"{local}.{pname}", shape), tensor
+
+
+class WeightBank:
+    """Shared weights under the keys of its ``scheme`` (default :func:`node_tensors`); see the module docstring."""
+
+    def __init__(self, scheme: Scheme | None = None) -> None:
         self._store: dict[Key, torch.Tensor] = {}
+        self.scheme: Scheme = scheme or node_tensors
 
     def __len__(self) -> int:
         return len(self._store)
@@ -71,7 +111,7 @@ class WeightBank:
     def load_into(self, net: GraphNet) -> int:
         """Copy every stored tensor whose key the net has into it; returns how many."""
         count = 0
-        for key, tensor in node_tensors(net):
+        for key, tensor in self.scheme(net):
             stored = self._store.get(key)
             if stored is None or stored.dtype != tensor.dtype:
                 continue
@@ -84,7 +124,7 @@ class WeightBank:
     def store_from(self, net: GraphNet) -> int:
         """Save (CPU copies of) every node tensor of the net, replacing older ones; returns how many."""
         count = 0
-        for key, tensor in node_tensors(net):
+        for key, tensor in self.scheme(net):
             self._store[key] = tensor.detach().to("cpu", copy=True)
             count += 1
         return count
@@ -98,9 +138,9 @@ class WeightBank:
         atomic_write(path, partial(torch.save, self.state()))
 
     @classmethod
-    def load(cls, path: str | Path) -> WeightBank:
-        """A bank read back from :meth:`save`'s file (``weights_only=True``)."""
-        bank = cls()
+    def load(cls, path: str | Path, scheme: Scheme | None = None) -> WeightBank:
+        """A bank read back from :meth:`save`'s file (``weights_only=True``), with ``scheme``."""
+        bank = cls(scheme)
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
         bank._store = {_decode(k): v for k, v in state.items()}
         return bank

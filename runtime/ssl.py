@@ -78,6 +78,7 @@ class SslConfig(BaseModel):
     finetune: Literal["full", "linear"] = "full"
     batch_size: int = Field(96, ge=2)
     lr: float = Field(1e-3, gt=0)
+    split_seed: int | None = None                 # seed of the labelled/unlabelled cut (None: the run's seed)
 
 
 # ------------------------------------------------------------------ the loss
@@ -289,11 +290,16 @@ def run_ssl_search(space: Space, data: MultimodalDataset | str, *, out_dir: str 
     """Stage 1: the bilevel search with NT-Xent for both levels, on the unlabelled part of ``train``."""
     ssl = ssl or SslConfig()
     dataset = data if isinstance(data, MultimodalDataset) else load_dataset(str(data), seed=seed)
-    _, unlabelled = split_labelled(dataset, ssl.labelled_fraction, seed=seed)
+    _, unlabelled = split_labelled(dataset, ssl.labelled_fraction, seed=_split_seed(ssl, seed))
     return run_bilevel(space, unlabelled, out_dir=out_dir, epochs=epochs, config=config, seed=seed, resume=resume,
                        progress=progress, device=device, objective=partial(ContrastiveObjective, config=ssl, seed=seed),
                        searcher="ssl-bmnas", space_file=space_file,
                        meta={"ssl": ssl.model_dump(mode="json", exclude=_LATER)})
+
+
+def _split_seed(ssl: SslConfig, seed: int) -> int:
+    """The seed of the labelled cut: ``ssl.split_seed``, else the run's (search and fine-tuning use the same cut)."""
+    return seed if ssl.split_seed is None else ssl.split_seed
 
 
 @dataclass
@@ -320,7 +326,7 @@ def ssl_finetune(space: Space, genotype: Genotype, data: MultimodalDataset, *, s
     from genolang.runtime.train import TrainConfig, resolve_device, train
 
     ssl, dev = ssl or SslConfig(), resolve_device(device)
-    labelled, unlabelled = split_labelled(data, ssl.labelled_fraction, seed=seed)
+    labelled, unlabelled = split_labelled(data, ssl.labelled_fraction, seed=_split_seed(ssl, seed))
     torch.manual_seed(seed)
     net = compile_genotype(space, genotype, device=dev).net
     losses = contrastive_pretrain(net, unlabelled, ssl=ssl, seed=seed, progress=progress)

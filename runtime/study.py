@@ -157,7 +157,7 @@ class Study:
                             seed=cfg.seed, space_file=self.space_file(), searcher=searcher, progress=self.progress,
                             summary={SEARCH_CONFIG_KEY: cfg.record()})
             run.start()
-            bank = _bank(self.out, cfg.share_weights, executor.shares_bank)
+            bank = _bank(self.out, cfg.share_weights, executor.shares_bank, getattr(searcher, "sharing", None))
             ctx = TrialContext(self.space, self.data, cfg.train, cfg.device, bank, self.pretrained,
                                self._feature_cache())
             source = self.source if isinstance(self.source, str) else self.data
@@ -197,11 +197,12 @@ def open_trial_ledger(ledger: Storage, space: Space, data: MultimodalDataset, *,
     return ledger.recover()
 
 
-def _bank(out: Path, share: bool, persistent: bool) -> WeightBank | None:
+def _bank(out: Path, share: bool, persistent: bool, scheme: Any = None) -> WeightBank | None:
+    """The search's weight bank, with the searcher's sharing ``scheme`` (None: the default)."""
     if not share:
         return None
     path = out / BANK_FILE
-    return WeightBank.load(path) if persistent and path.exists() else WeightBank()
+    return WeightBank.load(path, scheme) if persistent and path.exists() else WeightBank(scheme)
 
 
 def _save_bank(bank: WeightBank | None, out: Path, persistent: bool) -> None:

@@ -98,6 +98,10 @@ class Searcher(SpaceStrategy):
     #: scores rank architectures like full training does (Kendall tau >= 0.5) on the fusion spaces
     DEFAULT_STEPS: ClassVar[int] = 200
 
+    #: how the trials share weights when the study shares them (``share_weights``): a scheme of
+    #: :mod:`genolang.runtime.sharing` (``None``: its default, every node by name and shape)
+    sharing: Any = None
+
     @abstractmethod
     def ask(self, history: History, *, attempt: int = 0) -> Genotype:
         """The next genotype to evaluate (valid in ``self.space``), given the whole history."""

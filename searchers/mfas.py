@@ -28,10 +28,10 @@ biases 1.8 (the LSTM keeps PyTorch's U(-1/sqrt(H), 1/sqrt(H))), raw integer ids 
 features. Its data are keyed by length then conf bytes (duplicates keep the max accuracy);
 a fit is ``epochs`` passes over one batch per length with one Adam kept across refits.
 
-Weight sharing: MFAS shares fusion weights keyed by layer and shape. The search driver's
-:class:`~genolang.runtime.sharing.WeightBank` (``share_weights=True``) keys weights by graph
-node name and shape, and fusion layer ``l`` is node ``fusion[l]/fc``, so this is that
-scheme; the searcher itself needs no code for it.
+Weight sharing (with the study's ``share_weights``, the default; the reference has it off
+unless ``--weightsharing``): the reference's scheme, :class:`~genolang.runtime.sharing.LayerScheme`
+(``self.sharing``): fusion layers only, never the classifier, keyed by layer index,
+activation and tensor shape.
 
 Deviations from the reference, all documented choices:
 
@@ -73,6 +73,7 @@ from genolang.domains import IntDomain
 from genolang.genotype import Genotype
 from genolang.ir import DecisionIR
 from genolang.runtime.errors import SearchError
+from genolang.runtime.sharing import LayerScheme
 from genolang.runtime.strategy import History
 from genolang.searchers.base import Searcher, register_searcher
 from genolang.searchers.mfas_surrogate import SimpleRecurrentSurrogate, Surrogate, torch_threads
@@ -148,6 +149,7 @@ class LayerStructure:
     count: str
     paths: tuple[tuple[str, ...], ...]                 # [layer][decision] -> decision path
     values: tuple[tuple[tuple[Any, ...], ...], ...]    # [layer][decision] -> its values
+    instances: tuple[str, ...] = ()                    # [layer] -> the repeated node's entity path
 
     @property
     def depth(self) -> int:
@@ -243,7 +245,7 @@ def layer_structure(space: Space) -> LayerStructure | str:
         return f"instances of `{count.path}`'s repeat with differing or no decisions"
     if max(math.prod(len(v) for v in vs) for vs in values) > MAX_LAYER_CONFS:
         return f"more than {MAX_LAYER_CONFS} value combinations per layer"
-    return LayerStructure(count.path, tuple(map(tuple, paths)), tuple(map(tuple, values)))
+    return LayerStructure(count.path, tuple(map(tuple, paths)), tuple(map(tuple, values)), tuple(instances))
 
 
 # ------------------------------------------------------------------ the searcher
@@ -269,6 +271,7 @@ class MfasSearcher(Searcher):
         if isinstance(structure, str):  # applies_to (checked by the base class) said otherwise
             raise SearchError(f"{NEEDS}; {space.name!r} has {structure}")
         self.structure = structure
+        self.sharing = LayerScheme(structure.instances)  # MFAS's weight sharing (runtime.sharing)
         s_np, s_torch, s_random = np.random.SeedSequence(self.seed).generate_state(3)
         self._rng = np.random.default_rng(int(s_np))
         self._random = RandomSearcher(space, seed=int(s_random))

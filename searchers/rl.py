@@ -9,17 +9,32 @@ Logits are shaped as in ENAS: divided by ``temperature`` (None: not), then
 ``tanh_constant * tanh(logits)`` (None: not); options not allowed by the earlier values
 are masked out. Parameters start uniform in (-``init_range``, ``init_range``) (ENAS: 0.1).
 
-Learning (ENAS' controller, batch ``batch`` = 1 by default): the reward of a finished trial
-is its validation accuracy (0 for a failed trial) plus ``entropy_weight`` times the
-entropy of its sampling distributions (summed over steps, no gradient); the baseline moves
-first, ``b <- b - (1 - baseline_decay) * (b - R)`` (b starts at 0), then the loss is
-``-log pi(actions) * (R - b)``. Gradients of ``batch`` trials are averaged into one Adam
-step (learning rate ``lr``).
+Learning (Zoph & Le's REINFORCE, seed_algorithms.md 5): the controller is updated once per
+``batch`` = m finished children (default m = 8, Zoph & Le's children per controller
+replica), with the gradient averaged over them,
 
-Defaults follow ENAS' code where the brief left them open (melodyguan/enas
-``scripts/cifar10_macro_search.sh``: ``tanh_constant`` 1.5, no temperature; Adam lr 0.0035
-of the micro search, entropy weight 1e-4); the baseline decay is 0.95, not ENAS' 0.99, so
-that the baseline follows the rewards within the few hundred trials of a search here.
+    grad J = (1/m) sum_k grad log pi(a_k) * (R_k - b),
+
+where b is the baseline as it stood before the batch: the exponential moving average of the
+previous rewards, ``b <- b - (1 - baseline_decay) * (b - R)`` once per finished child (b
+starts at 0). One Adam step (learning rate ``lr``) per batch; a batch left incomplete when the
+search ends is not applied. The reward of a child is ``reward`` applied to its validation
+accuracy (0 for a failed trial):
+
+- ``"cubed"`` (default, Zoph & Le): ``acc ** 3``. Zoph & Le cube the maximum validation
+  accuracy of the last 5 of 50 epochs; a trial here is evaluated once, after its S steps,
+  so the accuracy cubed is that of the trained child;
+- ``"accuracy"`` (ENAS): the accuracy itself;
+
+plus ``entropy_weight`` times the entropy of its sampling distributions (summed over steps, no
+gradient; ENAS' bonus, 0 in Zoph & Le).
+
+Other defaults follow ENAS' code where the papers leave them open or are not verified here
+(melodyguan/enas ``scripts/cifar10_macro_search.sh``: ``tanh_constant`` 1.5, no temperature;
+a one-layer LSTM of 64 units, Adam lr 0.0035 of the micro search, entropy weight 1e-4; Zoph
+& Le's recalled 2 x 35-unit LSTM and lr 6e-4 are not); the baseline decay is 0.95, not
+ENAS' 0.99, so that the baseline follows the rewards within the few hundred trials of a
+search here.
 
 Determinism: weights start from generators seeded with the searcher's seed; before each
 ask the controller learns from the history's trials that finished since the last ask (in
@@ -175,16 +190,26 @@ class RLSearcher(Searcher):
 
     OPTIONS: ClassVar[Mapping[str, Any]] = {
         "hidden": 64, "lr": 3.5e-3, "baseline_decay": 0.95, "entropy_weight": 1e-4,
-        "tanh_constant": 1.5, "temperature": None, "init_range": 0.1, "batch": 1, "max_attempts": 100}
+        "tanh_constant": 1.5, "temperature": None, "init_range": 0.1, "batch": 8, "reward": "cubed",
+        "max_attempts": 100}
+
+    #: reward option -> the transform of a child's validation accuracy
+    REWARDS: ClassVar[Mapping[str, Any]] = {"cubed": lambda acc: acc ** 3, "accuracy": lambda acc: acc}
 
     def __init__(self, space: Space, *, seed: int = 0, **options: Any):
         super().__init__(space, seed=seed, **options)
         opt = self.options
+        if opt["reward"] not in self.REWARDS:
+            raise SearchError(f"rl: reward must be one of {sorted(self.REWARDS)}, not {opt['reward']!r}")
+        if int(opt["batch"]) < 1:
+            raise SearchError(f"rl: batch (children per controller update) must be at least 1, not {opt['batch']!r}")
         self.controller = Controller(hidden=int(opt["hidden"]), init_range=float(opt["init_range"]),
                                      lr=float(opt["lr"]), seed=self.seed, temperature=_maybe(opt["temperature"]),
                                      tanh_constant=_maybe(opt["tanh_constant"]))
         self.baseline = 0.0
+        self.batch_baseline = 0.0  # b of the current batch: the baseline before its first child
         self.last_reward: float | None = None
+        self.updates = 0  # controller (Adam) steps taken
         self._accumulated = 0
         self._learnt: set[tuple[int, str]] = set()  # (idx, digest) of the trials learnt from
 
@@ -210,11 +235,12 @@ class RLSearcher(Searcher):
                           f"in {attempts} tries (forbid rules)")
 
     def observe(self, history: History) -> int:
-        """One REINFORCE step per finished trial not learnt from yet (planned order); how many."""
+        """Learn from every finished trial not learnt from yet (planned order); how many."""
         new = [o for o in history if o.finished and (o.idx, o.genotype.digest) not in self._learnt]
         with one_thread():
             for o in new:
-                self._learn(o.genotype, 0.0 if o.failed or o.score is None else float(o.score))
+                accuracy = 0.0 if o.failed or o.score is None else float(o.score)
+                self._learn(o.genotype, float(self.REWARDS[self.options["reward"]](accuracy)))
                 self._learnt.add((o.idx, o.genotype.digest))
         return len(new)
 
@@ -225,21 +251,25 @@ class RLSearcher(Searcher):
         return log_prob, entropy
 
     def _learn(self, genotype: Genotype, reward: float) -> None:
-        """Entropy bonus, baseline update (first, as ENAS), then the REINFORCE gradient."""
+        """Add one child's term of the batch's averaged REINFORCE gradient (advantage against the
+        baseline before the batch), move the baseline, and step Adam when the batch is full."""
         log_prob, entropy = self.policy(genotype)
         reward += float(self.options["entropy_weight"]) * float(entropy.detach())
+        if self._accumulated == 0:
+            self.batch_baseline = self.baseline
+        batch = int(self.options["batch"])
+        loss = -log_prob * (reward - self.batch_baseline) / batch
+        if loss.requires_grad:  # a space without decisions: nothing to learn
+            loss.backward()
         decay = float(self.options["baseline_decay"])
         self.baseline -= (1.0 - decay) * (self.baseline - reward)
         self.last_reward = reward
-        batch = max(1, int(self.options["batch"]))
-        loss = -log_prob * (reward - self.baseline) / batch
-        if loss.requires_grad:  # a space without decisions: nothing to learn
-            loss.backward()
         self._accumulated += 1
         if self._accumulated >= batch:
             self.controller.optimizer.step()
             self.controller.optimizer.zero_grad()
             self._accumulated = 0
+            self.updates += 1
 
 
 def _maybe(value: Any) -> float | None:

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from benchmarks.twins import (
     TWINS,
+    BMNASTwin,
     MFASTwin,
     Twin,
     build_pair,
@@ -142,3 +143,27 @@ def test_bmnas_reads_no_image() -> None:
         expected = net(image, audio)
         torch.testing.assert_close(twin(torch.zeros_like(image), audio), expected, **EXACT)
         torch.testing.assert_close(net(torch.zeros_like(image), audio), expected, **EXACT)
+
+
+class _NoResidual(BMNASTwin):
+    """The twin without the cells' ``+ x`` (the pre-fix BM-NAS cell)."""
+
+    def forward(self, image: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        aud = self.audio_net(audio)
+        a4, a3, a1 = self.seq_a4(aud[4]), self.seq_a3(aud[3]), self.seq_a1(aud[1])
+        s00 = self.cell0_attention(a4, a3)
+        cell0 = self.cell0_norm(self.cell0_proj(torch.cat([s00, self.cell0_glu(s00, a4)], dim=1)))
+        cell1 = self.cell1_norm(self.cell1_proj(torch.cat([self.cell1_concat_fc(a4, a1), a1 + a4], dim=1)))
+        return self.classifier(torch.relu(self.fusion_norm(torch.cat([cell0, cell1], dim=1))).flatten(1))
+
+
+@pytest.mark.parametrize("variant", [_NoResidual])
+def test_a_twin_missing_a_reference_piece_differs(variant: type[BMNASTwin]) -> None:
+    """The output comparison can fail: the BM-NAS cell without its residual is another function."""
+    net, _ = build_pair("bmnas_sample")
+    wrong = variant().load_from_compiled(net)
+    net.eval()
+    wrong.eval()
+    inputs = example_inputs(net, 5, seed=3)
+    with torch.no_grad():
+        assert not torch.allclose(wrong(*inputs), net(*inputs), atol=1e-3)
