@@ -44,7 +44,7 @@ from genolang.files import atomic_write
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str, tuple[int, ...]]
-Scheme = Callable[[nn.Module], Iterator[tuple[Key, torch.Tensor]]]
+Scheme = Callable[[GraphNet], Iterator[tuple[Key, torch.Tensor]]]
 
 
 def node_tensors(net: GraphNet) -> Iterator[tuple[Key, torch.Tensor]]:
@@ -71,7 +71,7 @@ class LayerScheme:
 
     layers: tuple[str, ...]
 
-    def __call__(self, net: nn.Module) -> Iterator[tuple[Key, torch.Tensor]]:
+    def __call__(self, net: GraphNet) -> Iterator[tuple[Key, torch.Tensor]]:
         index = {path: i for i, path in enumerate(self.layers)}
         path_of = {node.name: node.path for node in net.graph.nodes}
         acts: dict[str, list[str]] = {}
