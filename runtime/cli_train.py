@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -150,7 +149,7 @@ def _score(m: Any) -> str:
 
 
 def _show_progress(args: argparse.Namespace) -> bool:
-    return not args.json and sys.stderr.isatty()
+    return not args.json  # a rich bar on a terminal, else a line per epoch (runtime.progress)
 
 
 # ------------------------------------------------------------------ registration

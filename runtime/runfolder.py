@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from genolang.files import atomic_text
+from genolang.files import atomic_text, write_error
 from genolang.genotype import Genotype
 from genolang.runtime.errors import ResumeError, SearchError
 from genolang.runtime.ledger import Trial
@@ -96,8 +96,11 @@ def write_trials(out: Path, trials: Iterable[Trial]) -> None:
 
 def append_trial(out: Path, trial: Trial) -> None:
     """Append one line to ``trials.jsonl`` (a torn last line is repaired by :func:`write_trials` on resume)."""
-    with open(out / TRIALS_FILE, "a", encoding="utf-8") as handle:
-        handle.write(jsonl_line(trial))
+    try:
+        with open(out / TRIALS_FILE, "a", encoding="utf-8") as handle:
+            handle.write(jsonl_line(trial))
+    except OSError as exc:
+        raise write_error(out / TRIALS_FILE, exc) from None
 
 
 def write_best(out: Path, space: Space, values: Mapping[str, Any], meta: Mapping[str, Any],

@@ -262,7 +262,8 @@ class _Run:
         entry = {"step": self.step, "epoch": round(self.step / self.per_epoch, 3), "train_loss": train_loss,
                  "lr": self.schedule.get_last_lr()[0], "val": metrics.to_json()}
         self.history.append(entry)
-        bar.update(self.bar, description=f"loss {train_loss:.3f} val {metrics.score:.3f}")
+        bar.update(self.bar, description=f"train: epoch {entry['epoch']:g}, loss {train_loss:.3f}, "
+                                         f"val {metrics.score:.3f}")
         log.debug("step %d: %s", self.step, entry)
         return bool(on_eval(entry)) if on_eval is not None else False
 

@@ -62,7 +62,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     cls.check_config(config)
     space = load(args.space_file).space(args.space)
     cls.check_space(space)
-    show = not args.json and sys.stderr.isatty()
+    show = not args.json  # a rich bar on a terminal, else a line per trial or epoch (runtime.progress)
     start = time.perf_counter()
     if not args.json:
         _announce(f"data: {args.data} (seed {args.seed})")
