@@ -103,6 +103,15 @@ class Searcher(SpaceStrategy):
     def ask(self, history: History, *, attempt: int = 0) -> Genotype:
         """The next genotype to evaluate (valid in ``self.space``), given the whole history."""
 
+    def ready(self, history: History) -> bool:
+        """Whether :meth:`ask` may be called while some trials of ``history`` are still running.
+
+        Only when its answer cannot depend on their outcomes: the driver then runs trials in
+        parallel and still gets a one-worker run's asks (:mod:`genolang.runtime.search`).
+        By default no: asks wait for every earlier trial, as in a one-worker run.
+        """
+        return False
+
     @classmethod
     def check_config(cls, config: Any) -> None:
         """A trial search needs ``budget``; the one-shot options are refused."""
