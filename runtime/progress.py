@@ -4,8 +4,8 @@
 the runtime uses (``add_task``, ``advance``, ``update``, a context manager). On a terminal it
 is a rich bar. Without one (output redirected, CI, ``nohup``) it is a :class:`LineProgress`,
 which prints one line when a task's text changes (a search's finished trial, a training's
-evaluation: each epoch) or when a task completes (a one-shot search's epoch, an inference),
-so a log shows how far a run got and nothing floods it.
+evaluation: each epoch), or, for a task whose text never changes, when it completes (a
+one-shot search's epoch, an inference), so a log shows how far a run got and nothing floods it.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ class _Task:
     description: str
     total: float | None
     completed: float = 0.0
+    told: bool = False  # its text changed: it reports through its text, not its completion
     start: float = field(default_factory=time.perf_counter)
 
 
 class LineProgress:
-    """One line per event on ``stream`` (stderr): a task's new text, or its completion."""
+    """One line per event on ``stream`` (stderr): a task's new text, or the completion of a task
+    whose text never changed."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
@@ -55,7 +57,8 @@ class LineProgress:
         changed = description is not None and description != task.description
         if description is not None:
             task.description = description
-        if changed or (now_done and not was_done):
+        task.told = task.told or changed
+        if changed or (now_done and not was_done and not task.told):
             self.write(task)
 
     def write(self, task: _Task) -> None:
