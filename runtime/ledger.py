@@ -209,14 +209,23 @@ class Ledger:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One committed write; SQLite's own failures (a full disk, a damaged page) are a
+        :class:`LedgerError` naming the file, the ledger left as it was before."""
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise LedgerError(f"cannot write the trial ledger {self.path}: {exc}; it holds what was "
+                              f"committed before (resume with --resume once the cause is fixed)") from None
 
     def close(self) -> None:
         """Close this process's connection (reopened on the next use)."""

@@ -453,3 +453,23 @@ def test_without_a_terminal_search_and_train_print_a_line_per_trial_and_epoch(tm
     epochs = [line for line in lines["train"] if line.startswith("train: epoch ")]
     assert [line.split()[2] for line in epochs] == ["1,", "2,"]
 
+
+
+def test_a_full_disk_under_the_ledger_is_an_error_naming_it_and_keeps_what_was_committed(tmp_path):
+    """SQLite's SQLITE_FULL (a page limit standing for a full disk): LedgerError naming the file,
+    the trials committed before still there, the failed write rolled back."""
+    space, _ = write_space(tmp_path)
+    genotypes = [space.sample(seed) for seed in range(200)]
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        first = ledger.finish(ledger.begin(genotype=genotypes[0], budget={"steps": 1}, seed=0, idx=0),
+                              {"val_accuracy": 0.5}, 1.0)
+        (pages,) = ledger._conn.execute("PRAGMA page_count").fetchone()
+        ledger._conn.execute(f"PRAGMA max_page_count = {pages + 1}")
+        with pytest.raises(LedgerError, match="database or disk is full") as info:
+            for k, genotype in enumerate(genotypes[1:], start=1):
+                ledger.begin(genotype=genotype, budget={"steps": 1}, seed=0, idx=k)
+        assert str(tmp_path / "ledger.sqlite") in str(info.value) and info.value.code == "E0700"
+        kept = ledger.history()
+    assert kept[0] == first and 1 < len(kept) < len(genotypes)  # what was committed, and nothing torn
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        assert ledger.history() == kept
