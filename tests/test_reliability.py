@@ -473,3 +473,24 @@ def test_a_full_disk_under_the_ledger_is_an_error_naming_it_and_keeps_what_was_c
     assert kept[0] == first and 1 < len(kept) < len(genotypes)  # what was committed, and nothing torn
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         assert ledger.history() == kept
+
+
+def test_line_progress_prints_a_line_per_text_change_or_per_completion():
+    """A one-shot epoch (fixed text) prints once, when it completes; a training (text per
+    evaluation) prints once per evaluation and not again at completion."""
+    import io
+
+    from genolang.runtime.progress import LineProgress
+
+    stream = io.StringIO()
+    with LineProgress(stream) as bar:
+        epoch = bar.add_task("epoch 1", total=3)
+        for _ in range(3):
+            bar.advance(epoch)
+        train = bar.add_task("train", total=4)
+        for step in range(1, 5):
+            bar.advance(train)
+            if step % 2 == 0:
+                bar.update(train, description=f"train: epoch {step // 2}")
+    lines = [line.split(" [")[0] + " [" + line.split(" [")[1].split(",")[0] for line in stream.getvalue().splitlines()]
+    assert lines == ["epoch 1 [3/3", "train: epoch 1 [2/4", "train: epoch 2 [4/4"]
