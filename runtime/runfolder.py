@@ -7,6 +7,8 @@ A search (trial-based, :mod:`genolang.runtime.search`, or one-shot,
     trials.jsonl      one line per finished trial, rewritten from the ledger
     best.geno         the best genotype, importing the space file
     summary.json      counts, the best, the search's configuration
+    shared_weights.pt the weight bank (inline executor; shared_weights.trial-ID.pt while a
+                      trial is being recorded, :mod:`genolang.runtime.bankfile`)
     .lock             held while a search runs there (released by the OS, even on SIGKILL)
 
 Every file is written atomically (:func:`genolang.files.atomic_text`).
