@@ -26,6 +26,7 @@ import functools
 import hashlib
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -55,6 +56,8 @@ from genolang.runtime.ledger import Ledger
 from genolang.runtime.search import trial_seed
 from genolang.runtime.search_trial import TrialContext, TrialJob, execute
 from genolang.runtime.sharing import WeightBank
+from genolang.runtime.strategy import Observation
+from genolang.searchers.base import make_searcher
 from genolang.searchers.study import run_search
 
 #: an MFAS-shaped space: 4 one-layer confs (step 0), then K of each longer length
@@ -216,6 +219,26 @@ def test_one_worker_and_n_give_the_same_trials_even_killed(tmp_path, monkeypatch
     resumed = search(space, out, name, trial_fn=fn, workers=3, share_weights=False, executor="threads",
                      resume=True)
     assert [(t.idx, t.digest, t.metrics) for t in resumed.trials] == one and resumed.best == runs[1].best
+
+
+@pytest.mark.parametrize("name", SEARCHERS)
+def test_a_ready_searcher_asks_what_it_asks_once_the_running_trials_finish(tmp_path, name):
+    """The contract behind parallel determinism: whenever ``ready(history)`` holds with trials still
+    running, ``ask(history)`` is the genotype a sequential run (every earlier trial finished, with
+    any scores) asks; and a searcher is ready at some point with trials running."""
+    space, (options, _) = space_for(name, tmp_path), SEARCHERS[name]
+    scores, sequential, history = random.Random(3), make_searcher(name, space, seed=1, **options), []
+    for k in range(9):
+        history.append(Observation(k, sequential.ask(history), "done", round(scores.random(), 3)))
+    checked = 0
+    for k in range(1, 9):
+        for running in ({k - 1}, {0, k - 1}, set(range(k))):
+            masked = [Observation(o.idx, o.genotype, "running") if o.idx in running else o for o in history[:k]]
+            searcher = make_searcher(name, space, seed=1, **options)
+            if searcher.ready(masked):
+                checked += 1
+                assert searcher.ask(masked).digest == history[k].genotype.digest, (k, running)
+    assert checked >= 3
 
 
 @pytest.mark.slow
