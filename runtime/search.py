@@ -7,7 +7,7 @@ earlier architectures left at the same graph node (:mod:`genolang.runtime.sharin
 validation accuracy; the best is kept (ties: the later trial, as the paper's ``>=``).
 
 :class:`SearchRun` is the driver's side of a trial search (:meth:`genolang.runtime.study.Study.run_trials`):
-it asks the strategy for the next genotype given the storage's whole history (running and
+it asks the strategy for the next genotype given the storage's history (running and
 failed trials included), hands it to the executor, and records each outcome in the storage
 as it happens, so a search killed at any moment (even by SIGKILL) resumes: the storage's
 meta is checked, trials left running are retried, and the search goes on until ``budget``
