@@ -65,12 +65,6 @@ class WeightsError(GenolangError):
     default_code = "E0721"
 
 
-class WeightsMismatchError(WeightsError):
-    """Weights trained for another genotype (their stored digest differs from the one given)."""
-
-    default_code = "E0722"
-
-
 class ReportError(GenolangError):
     """A run folder that is missing, or holds no ledger and no finished trial to report."""
 
