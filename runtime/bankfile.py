@@ -39,9 +39,10 @@ def load_bank(path: Path) -> WeightBank:
     except OSError as exc:
         raise WeightsError(f"cannot read the weight bank {path}: {exc.strerror or exc}") from None
     except Exception as exc:  # torch.load's errors: unpickling, a truncated zip, a foreign object
+        reason = (str(exc).splitlines() or [""])[0].split(". ")[0]
         raise WeightsError(f"the weight bank {path} is damaged or not a genolang weight bank "
-                           f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                           f"move it away to resume without the shared weights") from None
+                           f"({type(exc).__name__}: {reason}); move it away to resume without the "
+                           f"shared weights") from None
 
 
 class BankFile:
