@@ -71,7 +71,7 @@ space stack version 1 {
 }
 """
 SEARCHERS = {"random": ({}, 4), "evolution": ({"population": 2, "sample": 2}, 4),
-             "mfas": ({"samples": 2, "surrogate_epochs": 2}, 6)}  # options, budget
+             "mfas": ({"samples": 2, "surrogate_epochs": 2}, 5)}  # options, budget
 VOLATILE = {"id", "search", "started", "finished", "seconds"}  # per-run or per-attempt fields of a row
 
 
