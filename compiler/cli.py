@@ -70,7 +70,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     compiled = compile_genotype(target.space, target.genotype)  # budgets checked (E0370), as the API
     graph, net = compiled.graph, compiled.net
     if args.weights:
-        load_weights(net, Path(args.weights))
+        load_weights(net, Path(args.weights), digest=target.genotype.digest)
     report = export_compiled(graph, net, args.out, opset=args.opset)
     if args.json:
         out_json({"file": args.file, **target.to_json(), **report.to_json()})
@@ -122,14 +122,15 @@ def lower_target(target: Target) -> Graph:
     return lower(target.space, target.genotype)
 
 
-def load_weights(net: Any, path: Path) -> None:
-    """Load a ``state_dict`` (or a checkpoint holding one under ``"state_dict"``) into ``net``."""
+def load_weights(net: Any, path: Path, *, digest: str | None = None) -> None:
+    """Load a ``state_dict`` (or a checkpoint holding one under ``"state_dict"``) into ``net``;
+    weights that store another genotype's ``digest`` are refused (E0722)."""
     from genolang.compiler.errors import CompileError
     from genolang.compiler.weights import load_state_file
 
     if not path.is_file():
         raise UsageError(f"no such file: {path}")
-    load_state_file(net, path, error=CompileError)
+    load_state_file(net, path, error=CompileError, digest=digest)
 
 
 def _write_text(path: Path, text: str) -> Path:

@@ -377,6 +377,18 @@ API_ONLY: tuple[tuple[str, str, str], ...] = (
     ("E0710", "optional extra missing", "genolang.runtime.ray_executor: --executor ray without Ray installed; "
                                         "the message names the extra, pip install 'genolang[ray]' "
                                         "(tests/test_ray.py)"),
+    ("E0720", "cannot write a file", "genolang.files: a write that failed (a full disk, no permission); the "
+                                     "message names the file, and the previous file is left as it was "
+                                     "(tests/test_reliability.py)"),
+    ("E0721", "unreadable weight bank", "genolang.runtime.bankfile: a truncated or foreign shared_weights.pt "
+                                        "on --resume; nothing is changed (tests/test_reliability.py)"),
+    ("E0722", "weights of another genotype", "genolang.compiler.weights: export --weights (or load_weights) "
+                                             "with weights that store another genotype's digest"),
+    ("E0723", "labels out of range for the head", "genolang.runtime.train: a split's labels do not fit the "
+                                                  "network's head (train, search, final), checked before the "
+                                                  "first step"),
+    ("E0724", "train output folder not empty", "genolang train --out DIR: DIR holds files and --overwrite "
+                                               "was not given; nothing is changed"),
 )
 
 _SECTIONS = (("E01", "Syntax"), ("E02", "Space semantics"), ("E03", "Genotype semantics"), ("E09", "Limits"))

@@ -151,6 +151,15 @@ class UsageError(GenolangError):
     default_code = "E0001"
 
 
+class FileWriteError(GenolangError, OSError):
+    """A file that could not be written (a full disk, no permission): the previous file is kept.
+
+    Also an :class:`OSError`, so code that survives a failed write (a cache) still catches it.
+    """
+
+    default_code = "E0720"
+
+
 def _dedupe(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
     seen: dict[tuple[str, str, Span | None], int] = {}
     out: list[Diagnostic] = []

@@ -3,7 +3,9 @@
 ``genolang train FILE --data SPEC --out DIR`` compiles FILE's genotype (``--genotype`` names
 one; a lone space compiles its defaults, see ``genolang compile``), trains it on the dataset
 SPEC names (:func:`genolang.runtime.data.load_dataset`) and writes ``DIR/model.pt`` (the best
-``state_dict`` of the whole network), ``DIR/metrics.json`` and ``DIR/genotype.geno``. Backbones
+``state_dict`` of the whole network, with the genotype's digest, which ``export --weights``
+checks), ``DIR/metrics.json`` and ``DIR/genotype.geno``; a non-empty DIR is refused unless
+``--overwrite`` (E0724). Backbones
 stating ``pretrain`` are pre-trained first (read back from the cache when a search with the
 same ``--seed`` did it), and a frozen prefix runs once, on cached features, as in a search.
 ``genolang infer MODEL.onnx
@@ -17,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genolang.cli import EXIT_OK, out, out_json
-from genolang.errors import UsageError
+from genolang.errors import Diagnostic, UsageError
+from genolang.runtime.errors import TrainError
 
 if TYPE_CHECKING:
     from genolang.genotype import Genotype
@@ -48,13 +50,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = train_config(args)
     device = resolve_device(args.device)
+    out_dir = Path(args.out)
+    check_train_out(out_dir, overwrite=args.overwrite)
     space, genotype, origin = load_genotype(args.file, genotype=args.genotype)
     show = _show_progress(args)
     data = load_data(args.data, seed=args.seed, space=space, progress=show)
     torch.manual_seed(args.seed)  # the initial weights
     compiled = compile_genotype(space, genotype)
-    out_dir = Path(args.out)
-    write_genotype(out_dir / "genotype.geno", genotype, space)
     meta = {"genotype": {"name": genotype.name, "space": space.name, "digest": genotype.digest, "origin": origin,
                          "file": args.file},
             "data": args.data, "params": compiled.summary.params, "trainable": compiled.summary.trainable}
@@ -62,7 +64,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         compiled.graph, data, seed=args.seed, cache_dir=default_cache_dir(), device=str(device), progress=show),
         FeatureCache(data, cache_dir=default_cache_dir(), device=device))
     result = train_compiled(compiled.net, ctx, config, device=device, out_dir=out_dir, progress=show, meta=meta,
-                            weights_of=compiled.net)
+                            weights_of=compiled.net, digest=genotype.digest)
+    write_genotype(out_dir / "genotype.geno", genotype, space)
     if args.json:
         out_json({"ok": True, "out": str(out_dir), **meta, **result.to_json()})
     else:
@@ -144,13 +147,23 @@ def summary_table(result: TrainResult, *, meta: dict[str, Any], out_dir: Path, t
     return "\n".join(f"{k:{width}}  {v}" for k, v in rows)
 
 
+def check_train_out(out: Path, *, overwrite: bool) -> None:
+    """``train`` writes into a new or empty folder; one holding files needs ``--overwrite`` (E0724)."""
+    if out.exists() and not out.is_dir():
+        raise TrainError(Diagnostic("E0724", f"{out} is a file, not a folder"))
+    if not overwrite and out.is_dir() and any(out.iterdir()):
+        raise TrainError(Diagnostic("E0724", f"{out} is not empty (an earlier run's model.pt, metrics.json?): "
+                                             f"pass --overwrite to replace them, or pick another folder; "
+                                             f"nothing was changed"))
+
+
 def _score(m: Any) -> str:
     text = f"acc {m.accuracy:.4f}"
     return text + (f", weighted F1 {m.f1_weighted:.4f}" if m.f1_weighted is not None else "") + f" (n={m.n})"
 
 
 def _show_progress(args: argparse.Namespace) -> bool:
-    return not args.json and sys.stderr.isatty()
+    return not args.json  # a rich bar on a terminal, else a line per epoch (runtime.progress)
 
 
 # ------------------------------------------------------------------ registration
@@ -170,6 +183,8 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0, help="seed of the data splits, weights and shuffling")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the model.pt, metrics.json and genotype.geno of a non-empty --out folder")
     p = add(sub, "infer", cmd_infer, "run an exported ONNX model over a dataset split (onnxruntime)")
     p.add_argument("model", help="an .onnx file written by `genolang export`")
     p.add_argument("--data", required=True, metavar="SPEC", help="the dataset (see `genolang data`)")

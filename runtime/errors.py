@@ -58,6 +58,13 @@ class ExtraMissingError(SearchError):
     default_code = "E0710"
 
 
+class WeightsError(GenolangError):
+    """A weights file that cannot be read (truncated, garbage, not written by genolang): a search's
+    ``shared_weights.pt``, a trained ``model.pt``. The message names the file."""
+
+    default_code = "E0721"
+
+
 class ReportError(GenolangError):
     """A run folder that is missing, or holds no ledger and no finished trial to report."""
 

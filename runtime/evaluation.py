@@ -151,17 +151,8 @@ def device_of(net: torch.nn.Module) -> torch.device:
 
 
 def progress_bar(*, enabled: bool) -> Any:
-    """A rich progress bar on stderr (so ``--json`` output stays clean); inert when not enabled."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    """Progress on stderr: a rich bar on a terminal, else a line per event
+    (:func:`genolang.runtime.progress.progress_bar`); inert when not enabled."""
+    from genolang.runtime.progress import progress_bar as bar
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled,
-                    redirect_stdout=False, redirect_stderr=False)
+    return bar(enabled=enabled)

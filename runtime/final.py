@@ -59,7 +59,7 @@ def final_comparison(ctx: TrialContext, genotype: Genotype, *, epochs: int, seed
     compiled = compile_genotype(ctx.space, genotype)
     rows = [_train_row("searched", compiled.net, ctx, config, progress=progress)]
     if out_dir is not None:
-        save_weights(compiled.net, Path(out_dir) / "model.pt")
+        save_weights(compiled.net, Path(out_dir) / "model.pt", digest=genotype.digest)
     fused = _late_fusion(compiled.graph, ctx)
     if fused is not None:
         torch.manual_seed(seed)

@@ -209,14 +209,31 @@ class Ledger:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One committed write; SQLite's own failures (a full disk, a damaged page) are a
+        :class:`LedgerError` naming the file, the ledger left as it was before."""
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise LedgerError(f"cannot write the trial ledger {self.path}: {exc}; it holds what was "
+                              f"committed before (resume with --resume once the cause is fixed)") from None
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """The rows of a query; SQLite's failures (a page damaged since the ledger was opened) are a
+        :class:`LedgerError` naming the file."""
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot read the trial ledger {self.path}: {exc}") from None
 
     def close(self) -> None:
         """Close this process's connection (reopened on the next use)."""
@@ -233,7 +250,7 @@ class Ledger:
     # ------------------------------------------------------------ meta
     def meta(self) -> dict[str, Any]:
         """The ``meta`` table, values decoded from JSON."""
-        rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
+        rows = self._read("SELECT key, value FROM meta")
         return {key: json.loads(value) for key, value in rows}
 
     def write_meta(self, **values: Any) -> None:
@@ -310,7 +327,8 @@ class Ledger:
 
     # ------------------------------------------------------------ queries
     def get(self, trial_id: int) -> Trial:
-        row = self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        found = self._read(f"SELECT {', '.join(_COLUMNS)} FROM trials WHERE id = ?", (trial_id,))
+        row = found[0] if found else None
         if row is None:
             raise LedgerError(f"no trial {trial_id} in {self.path}")
         return _row_to_trial(row)
@@ -318,8 +336,8 @@ class Ledger:
     def history(self, *, statuses: tuple[Status, ...] = ("running", "done", "failed")) -> list[Trial]:
         """The trials of the given statuses (all by default), ordered by planned index."""
         marks = ", ".join("?" for _ in statuses)
-        rows = self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM trials WHERE status IN ({marks}) "
-                                  "ORDER BY idx, id", statuses).fetchall()
+        rows = self._read(f"SELECT {', '.join(_COLUMNS)} FROM trials WHERE status IN ({marks}) ORDER BY idx, id",
+                          statuses)
         return [_row_to_trial(r) for r in rows]
 
     def done(self) -> list[Trial]:
@@ -337,12 +355,12 @@ class Ledger:
 
     def counts(self) -> dict[str, int]:
         """How many trials have each status."""
-        found = dict(self._conn.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
+        found = dict(self._read("SELECT status, COUNT(*) FROM trials GROUP BY status"))
         return {s: int(found.get(s, 0)) for s in ("running", "done", "failed")}
 
     def next_idx(self) -> int:
         """One past the largest planned index so far (0 for an empty ledger)."""
-        (top,) = self._conn.execute("SELECT MAX(idx) FROM trials").fetchone()
+        ((top,),) = self._read("SELECT MAX(idx) FROM trials")
         return 0 if top is None else int(top) + 1
 
     def best(self) -> Trial | None:

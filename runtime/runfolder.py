@@ -7,6 +7,8 @@ A search (trial-based, :mod:`genolang.runtime.search`, or one-shot,
     trials.jsonl      one line per finished trial, rewritten from the ledger
     best.geno         the best genotype, importing the space file
     summary.json      counts, the best, the search's configuration
+    shared_weights.pt the weight bank (inline executor; shared_weights.trial-ID.pt while a
+                      trial is being recorded, :mod:`genolang.runtime.bankfile`)
     .lock             held while a search runs there (released by the OS, even on SIGKILL)
 
 Every file is written atomically (:func:`genolang.files.atomic_text`).
@@ -21,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from genolang.files import atomic_text
+from genolang.files import atomic_text, write_error
 from genolang.genotype import Genotype
 from genolang.runtime.errors import ResumeError, SearchError
 from genolang.runtime.ledger import Trial
@@ -96,8 +98,11 @@ def write_trials(out: Path, trials: Iterable[Trial]) -> None:
 
 def append_trial(out: Path, trial: Trial) -> None:
     """Append one line to ``trials.jsonl`` (a torn last line is repaired by :func:`write_trials` on resume)."""
-    with open(out / TRIALS_FILE, "a", encoding="utf-8") as handle:
-        handle.write(jsonl_line(trial))
+    try:
+        with open(out / TRIALS_FILE, "a", encoding="utf-8") as handle:
+            handle.write(jsonl_line(trial))
+    except OSError as exc:
+        raise write_error(out / TRIALS_FILE, exc) from None
 
 
 def write_best(out: Path, space: Space, values: Mapping[str, Any], meta: Mapping[str, Any],

@@ -7,11 +7,21 @@ earlier architectures left at the same graph node (:mod:`genolang.runtime.sharin
 validation accuracy; the best is kept (ties: the later trial, as the paper's ``>=``).
 
 :class:`SearchRun` is the driver's side of a trial search (:meth:`genolang.runtime.study.Study.run_trials`):
-it asks the strategy for the next genotype given the storage's whole history (running and
+it asks the strategy for the next genotype given the storage's history (running and
 failed trials included), hands it to the executor, and records each outcome in the storage
 as it happens, so a search killed at any moment (even by SIGKILL) resumes: the storage's
 meta is checked, trials left running are retried, and the search goes on until ``budget``
 trials are finished (done + failed). A finished trial is never trained again.
+
+Reproducibility: the driver alone plans a trial's index ``k`` (the smallest one not in the
+storage, so a trial a kill interrupted is planned again under its own index) and its training
+seed (:func:`trial_seed` of the search seed and ``k``). The strategy is asked for trial ``k``
+with the history of the trials planned before ``k``, and only once it is ready: when every
+earlier trial has finished (as in a one-worker run), or earlier when its ``ready(history)``
+says so, which a strategy may only do while its answer cannot depend on the outcomes still
+running (random search: always; evolution: while it fills its first population; MFAS:
+within a step). So trial ``k`` gets the genotype and the seed it gets in an uninterrupted
+one-worker run, whatever the number of workers and the kills and resumes on the way.
 
 A trial that diverges, runs out of memory or does not compile is recorded as failed with its
 reason, and the search goes on (:mod:`genolang.runtime.search_trial`). Outputs
@@ -22,6 +32,7 @@ reason, and the search goes on (:mod:`genolang.runtime.search_trial`). Outputs
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -36,22 +47,32 @@ from genolang.genotype import Genotype
 from genolang.runtime.dataset import MultimodalDataset
 from genolang.runtime.executors import Submit
 from genolang.runtime.ledger import SCORE_KEY, Storage, Trial
+from genolang.runtime.progress import progress_bar
 from genolang.runtime.runfolder import append_trial, write_best, write_summary, write_trials
 from genolang.runtime.search_trial import TrialJob, TrialOutcome
 from genolang.runtime.strategy import History, Observation
 from genolang.space import Space
 
-__all__ = ["MAX_REPEATS", "Proposer", "SearchResult", "SearchRun", "default_steps", "observations"]
+__all__ = ["MAX_REPEATS", "WAIT", "BankHooks", "Proposer", "SearchResult", "SearchRun", "default_steps",
+           "observations", "trial_seed"]
 
 log = logging.getLogger(__name__)
 
 MAX_REPEATS = 100  # proposals in a row that hit finished trials before the space counts as exhausted
+WAIT = "wait"  # what :meth:`SearchRun.next_job` returns while the strategy waits for running trials
+
+
+def trial_seed(seed: int, idx: int) -> int:
+    """The training seed of trial ``idx`` of a search seeded ``seed`` (31 bits, the same on every run and machine)."""
+    digest = hashlib.sha256(f"genolang-trial:{int(seed)}:{int(idx)}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") >> 1
 
 
 class Proposer(Protocol):
     """A trial strategy as the loop sees it: the next genotype given the history.
 
     ``attempt`` counts the proposals in a row that hit a trial already in the storage (0 first).
+    A proposer may also define ``ready(history) -> bool`` (see the module doc).
     """
 
     @property
@@ -99,6 +120,13 @@ class SearchResult:
 
 
 # ------------------------------------------------------------------ the driver's loop
+class BankHooks(Protocol):
+    """The weight bank's file as the driver sees it: staged before a trial's commit, committed after."""
+
+    def stage(self, trial: Trial) -> None: ...
+    def commit(self, trial: Trial) -> None: ...
+
+
 class SearchRun:
     """The driver's side of a trial search: strategy, storage, counts, output files and progress.
 
@@ -112,7 +140,8 @@ class SearchRun:
         self.budget, self.steps, self.seed, self.space_file = budget, steps, seed, space_file
         self.progress, self.key, self.summary = progress, {"steps": steps}, dict(summary or {})
         counts = ledger.counts()
-        self.finished, self.idx = counts["done"] + counts["failed"], ledger.next_idx()
+        self.finished = counts["done"] + counts["failed"]
+        self.planned = {t.idx for t in ledger.history()}  # the indices in the storage (and in flight)
         top = ledger.best()
         self.best_score: float | None = top.score if top is not None else None
         self.best_idx: int = top.idx if top is not None else -1
@@ -131,32 +160,52 @@ class SearchRun:
     def genotype(self, trial: Trial) -> Genotype:
         return self.space.from_json(json.loads(trial.genotype))
 
-    def next_job(self) -> tuple[Trial, TrialJob] | None:
-        """Ask until a genotype not in the storage under this budget comes; ``None`` once the space looks spent."""
-        history = self.history()
+    def next_index(self) -> int:
+        """The smallest index not planned yet (a gap a kill left comes first)."""
+        return next(k for k in range(len(self.planned) + 1) if k not in self.planned)
+
+    def ready(self, history: list[Observation]) -> bool:
+        """Whether the strategy may be asked now: every earlier trial finished, or its ``ready`` says so."""
+        if all(o.finished for o in history):
+            return True
+        ready = getattr(self.searcher, "ready", None)
+        return bool(ready(history)) if ready is not None else False
+
+    def next_job(self) -> tuple[Trial, TrialJob] | str | None:
+        """Plan the next trial: ask until a genotype not in the storage under this budget comes.
+
+        :data:`WAIT` while the strategy waits for running trials; ``None`` once the space looks spent.
+        """
+        k = self.next_index()
+        history = [o for o in self.history() if o.idx < k]
+        if not self.ready(history):
+            return WAIT
         for attempt in range(MAX_REPEATS):
             genotype = self.searcher.ask(history, attempt=attempt)
-            trial = self.ledger.begin(genotype=genotype, budget=self.key, seed=self.seed, idx=self.idx)
+            trial = self.ledger.begin(genotype=genotype, budget=self.key, seed=self.seed, idx=k)
             if not trial.reused:
-                self.idx += 1
-                return trial, TrialJob(trial.idx, genotype, self.steps, self.seed)
+                self.planned.add(k)
+                return trial, TrialJob(k, genotype, self.steps, trial_seed(self.seed, k))
         log.warning("%d proposals in a row repeated trials of the storage: the space looks exhausted; "
                     "stopping at %d", MAX_REPEATS, self.finished)
         return None
 
-    def record(self, trial: Trial, job: TrialJob, outcome: TrialOutcome,
-               before_commit: Callable[[], None] = lambda: None) -> Trial:
+    def record(self, trial: Trial, job: TrialJob, outcome: TrialOutcome, bank: BankHooks | None = None) -> Trial:
         """Commit a trial's outcome and append it to ``trials.jsonl``.
 
-        ``before_commit()`` runs first (the weight bank is saved there): what a trial leaves
-        behind is on disk before the storage says it is done, so a kill between the two loses
-        no trained weights (the trial is retried, starting from them).
+        ``bank.stage(trial)`` runs before the commit and ``bank.commit(trial)`` after it (the
+        weight bank's file, :class:`genolang.runtime.bankfile.BankFile`): the bank on disk is
+        always the one the finished trials left, whenever a kill comes.
         """
-        before_commit()
+        if bank is not None:
+            bank.stage(trial)
         if outcome.metrics is None:
-            trial = self.ledger.fail(trial, outcome.error or "failed", outcome.seconds)
+            closed = self.ledger.fail(trial, outcome.error or "failed", outcome.seconds)
         else:
-            trial = self.ledger.finish(trial, outcome.metrics, outcome.seconds)
+            closed = self.ledger.finish(trial, outcome.metrics, outcome.seconds)
+        if bank is not None:
+            bank.commit(trial)
+        trial = closed
         self.finished += 1
         append_trial(self.out, trial)
         score = trial.score
@@ -180,7 +229,7 @@ class SearchRun:
             return True
         return score == self.best_score and idx > self.best_idx
 
-    def drive(self, submit: Submit, *, workers: int, before_commit: Callable[[], None] = lambda: None) -> None:
+    def drive(self, submit: Submit, *, workers: int, bank: BankHooks | None = None) -> None:
         """Keep ``workers`` trials in flight until ``budget`` are finished; interrupted ones are released."""
         pending: dict[Future, tuple[Trial, TrialJob]] = {}
         with _progress_bar(self.progress, self.budget, self.finished) as advance:
@@ -188,20 +237,27 @@ class SearchRun:
                 while True:
                     while len(pending) < workers and self.finished + len(pending) < self.budget:
                         job = self.next_job()
-                        if job is None:
+                        if job is None or isinstance(job, str):  # the space looks spent, or WAIT
                             break
                         pending[self.submit(submit, job)] = job
                     if not pending:
                         return
                     for future in wait(pending, return_when=FIRST_COMPLETED)[0]:
                         outcome = future.result()
-                        self.record(*pending[future], outcome, before_commit)
+                        trial = self.record(*pending[future], outcome, bank)
                         del pending[future]  # only now: an interrupt while recording releases the trial
-                        advance(self.best_score)
+                        advance(self.progress_line(trial))
             except BaseException:
                 for trial, _ in pending.values():
                     self.ledger.release(trial)
                 raise
+
+    def progress_line(self, trial: Trial) -> str:
+        """The progress bar's text after a trial (without a terminal: the line printed for it)."""
+        score = trial.score
+        result = f"val acc {score:.4f}" if score is not None else trial.status
+        return (f"search: trial {trial.idx} {trial.digest[7:19]} {result} ({trial.seconds or 0:.1f}s), "
+                f"best {self.best_score or 0:.4f}")
 
     def submit(self, submit: Submit, job: tuple[Trial, TrialJob]) -> Future:
         """Hand a job to the executor; a trial interrupted before it is handed over is released."""
@@ -238,17 +294,15 @@ class SearchRun:
 
 
 @contextmanager
-def _progress_bar(enabled: bool, total: int, completed: int) -> Iterator[Callable[[float | None], None]]:
-    """A rich progress bar over finished trials (a no-op when disabled); yields ``advance(best)``."""
+def _progress_bar(enabled: bool, total: int, completed: int) -> Iterator[Callable[[str], None]]:
+    """Progress over finished trials (:func:`~genolang.runtime.progress.progress_bar`: a rich bar on
+    a terminal, else a line per trial; nothing when disabled); yields ``advance(text)``."""
     if not enabled:
-        yield lambda best: None
+        yield lambda text: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn()) as bar:
+    with progress_bar(enabled=True) as bar:
         task = bar.add_task("search", total=total, completed=completed)
-        yield lambda best: bar.update(task, advance=1, description=f"search (best {best or 0:.4f})")
+        yield lambda text: bar.update(task, advance=1, description=text)
 
 
 def default_steps(data: MultimodalDataset, batch_size: int) -> int:

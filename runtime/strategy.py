@@ -10,9 +10,10 @@ executor and one :class:`~genolang.runtime.study.SearchConfig`. The strategy dri
 - one-shot strategies (bmnas, ssl-bmnas) train the space's supernet themselves, writing one
   storage row per epoch.
 
-The history a trial strategy sees is the storage's, in planned order, running and failed
-trials included (:class:`Observation`): a strategy's state is a function of its seed and of
-that history, so a resumed search needs no replay.
+The history a trial strategy sees is the storage's trials planned before the one asked for,
+in planned order, running and failed trials included (:class:`Observation`): a strategy's
+state is a function of its seed and of that history, so a resumed search needs no replay
+(and, with ``ready``, parallel asks equal sequential ones: :mod:`genolang.runtime.search`).
 
 Importing this module imports neither torch nor the compiler.
 """

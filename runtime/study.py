@@ -10,9 +10,12 @@ strategies train the supernet with the study's data and folder.
 The storage (``config.storage``; ``"sqlite"``: ``OUT/ledger.sqlite``,
 :class:`~genolang.runtime.ledger.Ledger`) is the one truth; the executor (``config.executor``,
 :mod:`genolang.runtime.executors`) is where trials run. With the ``inline`` executor the weight
-bank is saved to ``OUT/shared_weights.pt`` after each trial, before the ledger records it (a
-kill in between loses no trained weights), and reloaded on resume; a process
-pool's workers keep their own banks (lost when the search ends).
+bank is saved to ``OUT/shared_weights.pt`` after each trial, in step with the ledger
+(:mod:`genolang.runtime.bankfile`: a kill at any moment loses no trained weights and lets no
+trial start from other weights than in an uninterrupted run), and reloaded on resume; a
+process pool's workers keep their own banks (lost when the search ends), so with weight
+sharing and several workers a trial's weights depend on which worker ran it: the trials of
+``--workers N`` equal a one-worker run's only with ``share_weights=False`` (``--no-share``).
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from genolang.runtime.bankfile import BankFile
 from genolang.runtime.bilevel import BilevelConfig
 from genolang.runtime.dataset import MultimodalDataset
 from genolang.runtime.errors import SearchError
@@ -44,7 +47,7 @@ from genolang.runtime.runfolder import (
 )
 from genolang.runtime.search import Proposer, SearchResult, SearchRun
 from genolang.runtime.search_trial import TrialContext, TrialFn, train_trial
-from genolang.runtime.sharing import WeightBank
+from genolang.runtime.sharing import Scheme, WeightBank
 from genolang.runtime.ssl import SslConfig
 from genolang.runtime.train import TrainConfig
 from genolang.space import Space
@@ -151,19 +154,19 @@ class Study:
         with locked(self.out), open_storage(cfg.storage, self.out / LEDGER_FILE) as ledger:
             if cfg.resume:
                 check_resumed_ledger(ledger, self.out, budget=cfg.budget)
+            bank = _bank(self.out, ledger, cfg.share_weights, executor.shares_bank, getattr(searcher, "sharing", None))
             recovered = open_trial_ledger(ledger, self.space, self.data, searcher=searcher.name, seed=cfg.seed,
                                           steps=steps, budget=cfg.budget)
             run = SearchRun(space=self.space, ledger=ledger, out_dir=self.out, budget=cfg.budget, steps=steps,
                             seed=cfg.seed, space_file=self.space_file(), searcher=searcher, progress=self.progress,
                             summary={SEARCH_CONFIG_KEY: cfg.record()})
             run.start()
-            bank = _bank(self.out, cfg.share_weights, executor.shares_bank, getattr(searcher, "sharing", None))
-            ctx = TrialContext(self.space, self.data, cfg.train, cfg.device, bank, self.pretrained,
+            shared = bank.bank if isinstance(bank, BankFile) else bank
+            ctx = TrialContext(self.space, self.data, cfg.train, cfg.device, shared, self.pretrained,
                                self._feature_cache())
             source = self.source if isinstance(self.source, str) else self.data
             with executor.open(ctx, self.trial_fn, workers=cfg.workers, data=source, data_seed=cfg.seed) as submit:
-                run.drive(submit, workers=cfg.workers,
-                          before_commit=partial(_save_bank, bank, self.out, executor.shares_bank))
+                run.drive(submit, workers=cfg.workers, bank=bank if isinstance(bank, BankFile) else None)
             best = run.finish(seconds=time.perf_counter() - start, recovered=recovered)
             counts, trials, failures = ledger.counts(), ledger.finished(), ledger.failures()
         return SearchResult(best[0] if best else None, best[1] if best else None, counts["done"], counts["failed"],
@@ -197,14 +200,14 @@ def open_trial_ledger(ledger: Storage, space: Space, data: MultimodalDataset, *,
     return ledger.recover()
 
 
-def _bank(out: Path, share: bool, persistent: bool, scheme: Any = None) -> WeightBank | None:
-    """The search's weight bank, with the searcher's sharing ``scheme`` (None: the default)."""
+def _bank(out: Path, ledger: Storage, share: bool, persistent: bool,
+          scheme: Scheme | None = None) -> BankFile | WeightBank | None:
+    """The run folder's bank file (the driver's bank is the trials'), a bank of the workers' own, or
+    none; sharing by the searcher's ``scheme`` (None: the default)."""
     if not share:
         return None
-    path = out / BANK_FILE
-    return WeightBank.load(path, scheme) if persistent and path.exists() else WeightBank(scheme)
-
-
-def _save_bank(bank: WeightBank | None, out: Path, persistent: bool) -> None:
-    if bank is not None and persistent:
-        bank.save(out / BANK_FILE)
+    if not persistent:
+        return WeightBank(scheme)
+    bank = BankFile(out, BANK_FILE, scheme)
+    bank.open(t.id for t in ledger.finished())
+    return bank

@@ -27,10 +27,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch.nn import functional as F
 
-from genolang.compiler.weights import load_state_file
+from genolang.compiler.weights import load_state_file, weights_record
+from genolang.errors import Diagnostic
 from genolang.files import atomic_write as _atomic
 from genolang.runtime.dataset import MultimodalDataset, Task
-from genolang.runtime.errors import DivergedError, OutOfMemoryError, TrainError
+from genolang.runtime.errors import DataError, DivergedError, OutOfMemoryError, TrainError
 from genolang.runtime.evaluation import Metrics, amp_dtype, autocast, evaluate, f1_scores, first_output, progress_bar
 
 __all__ = ["Metrics", "TrainConfig", "TrainResult", "evaluate", "f1_scores", "load_weights", "resolve_device",
@@ -108,13 +109,15 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
 def train(net: torch.nn.Module, data: MultimodalDataset, config: TrainConfig, *, input_names: Sequence[str],
           device: str | torch.device | None = None, out_dir: Path | None = None, progress: bool = False,
           on_eval: Callable[[dict[str, Any]], Any] | None = None,
-          meta: dict[str, Any] | None = None, weights_of: torch.nn.Module | None = None) -> TrainResult:
+          meta: dict[str, Any] | None = None, weights_of: torch.nn.Module | None = None,
+          digest: str | None = None) -> TrainResult:
     """Train ``net`` on ``data["train"]``, select on ``val``, test on ``test``; see the module doc.
 
     ``on_eval(entry)`` is called after each evaluation with the history entry; a truthy
     return stops the run early. ``meta`` is added to ``metrics.json``. ``weights_of``: the
     module whose weights ``out_dir/model.pt`` holds (default ``net``; the whole network when
-    ``net`` is the trainable part of it, :mod:`genolang.runtime.features`).
+    ``net`` is the trainable part of it, :mod:`genolang.runtime.features`); ``digest``: the
+    genotype's, stored with those weights.
     """
     _check_inputs(data, input_names)
     run = _Run(net, data, config, input_names=tuple(input_names), device=resolve_device(device))
@@ -135,19 +138,23 @@ def train(net: torch.nn.Module, data: MultimodalDataset, config: TrainConfig, *,
                          run.samples / max(run.train_seconds, 1e-9), best_step=run.best_step,
                          device=str(run.device), config=config.model_dump())
     if out_dir is not None:
-        _write_outputs(net if weights_of is None else weights_of, result, Path(out_dir), data, meta or {})
+        _write_outputs(net if weights_of is None else weights_of, result, Path(out_dir), data, meta or {},
+                       digest=digest)
     return result
 
 
-def save_weights(net: torch.nn.Module, path: str | os.PathLike[str]) -> Path:
-    """Write ``net``'s ``state_dict`` (CPU tensors) to ``path`` atomically."""
+def save_weights(net: torch.nn.Module, path: str | os.PathLike[str], *, digest: str | None = None) -> Path:
+    """Write ``net``'s ``state_dict`` (CPU tensors) to ``path`` atomically, with the digest of the
+    genotype it was trained for (:func:`~genolang.compiler.weights.weights_record`)."""
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-    return _atomic(Path(path), lambda tmp: torch.save(state, tmp))
+    record = weights_record(state, digest)
+    return _atomic(Path(path), lambda tmp: torch.save(record, tmp))
 
 
-def load_weights(net: torch.nn.Module, path: str | os.PathLike[str]) -> None:
-    """Load a ``state_dict`` saved by :func:`save_weights` (strict; ``weights_only`` unpickling)."""
-    load_state_file(net, path, error=TrainError)
+def load_weights(net: torch.nn.Module, path: str | os.PathLike[str], *, digest: str | None = None) -> None:
+    """Load weights saved by :func:`save_weights` (strict; ``weights_only`` unpickling); with
+    ``digest``, weights of another genotype are refused (E0722)."""
+    load_state_file(net, path, error=TrainError, digest=digest)
 
 
 # ------------------------------------------------------------------ the loop
@@ -215,6 +222,8 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.amp_dtype):
             logits = first_output(self.net(*(xs[n] for n in self.input_names)))
+        if self.step == 1:
+            check_labels(self.data, int(logits.shape[-1]))
         loss = _loss(logits.float(), y, self.data.task, self.config.label_smoothing)
         self.scaler.scale(loss).backward()
         if self.config.grad_clip is not None:
@@ -262,12 +271,35 @@ class _Run:
         entry = {"step": self.step, "epoch": round(self.step / self.per_epoch, 3), "train_loss": train_loss,
                  "lr": self.schedule.get_last_lr()[0], "val": metrics.to_json()}
         self.history.append(entry)
-        bar.update(self.bar, description=f"loss {train_loss:.3f} val {metrics.score:.3f}")
+        bar.update(self.bar, description=f"train: epoch {entry['epoch']:g}, loss {train_loss:.3f}, "
+                                         f"val {metrics.score:.3f}")
         log.debug("step %d: %s", self.step, entry)
         return bool(on_eval(entry)) if on_eval is not None else False
 
 
 # ------------------------------------------------------------------ helpers
+def check_labels(data: MultimodalDataset, width: int) -> None:
+    """Every split's labels fit a head of ``width`` outputs (checked at the first step: the whole
+    splits, not the batch); else a :class:`DataError` (E0723) naming the split and the sizes."""
+    for name, split in data.splits.items():
+        labels = split.labels
+        if not labels.numel():
+            continue
+        if data.task == "single_label":
+            top, low = int(labels.max()), int(labels.min())
+            if top < width and low >= 0:
+                continue
+            found = f"labels {low}..{top}"
+            fix = f"give the head `classes = {top + 1}`" if low >= 0 else "labels must be >= 0"
+        else:
+            if labels.shape[-1] == width:
+                continue
+            found, fix = f"{labels.shape[-1]} label columns", f"give the head `classes = {labels.shape[-1]}`"
+        raise DataError(Diagnostic("E0723", f"dataset {data.name!r}: the {name!r} split has {found}, but the "
+                                            f"network's head has {width} output(s); {fix}, or use a dataset "
+                                            f"that matches the head"))
+
+
 def _check_inputs(data: MultimodalDataset, input_names: Sequence[str]) -> None:
     missing = [n for n in input_names if n not in data.modalities]
     if missing:
@@ -311,9 +343,9 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, task: Task, smoothing: float) -
 
 
 def _write_outputs(net: torch.nn.Module, result: TrainResult, out: Path, data: MultimodalDataset,
-                   meta: dict[str, Any]) -> None:
+                   meta: dict[str, Any], *, digest: str | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    result.checkpoint = save_weights(net, out / "model.pt")
+    result.checkpoint = save_weights(net, out / "model.pt", digest=digest)
     doc = {**result.to_json(), "dataset": {"name": data.name, "task": data.task, "num_classes": data.num_classes,
                                            "sizes": data.sizes()}, **meta}
     _atomic(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n",

@@ -1,12 +1,13 @@
 """Trial strategies (searchers) and the registry of every strategy.
 
-A searcher sees the Space IR and the study's history: every trial of the storage in planned
-order, running and failed ones included (:class:`~genolang.runtime.strategy.Observation`);
-never modules, data or devices. :meth:`Searcher.ask` proposes the next genotype from that
-history, and its result is a pure function of the seed, the options and the history (a
-searcher may cache what it learnt from trials it has already seen, nothing else). So a
-resumed search, whose history is read back from the ledger, needs no replay: the next ask is
-the one an uninterrupted (sequential) run would make.
+A searcher sees the Space IR and the study's history: every trial of the storage planned
+before the one asked for, in planned order, running and failed ones included
+(:class:`~genolang.runtime.strategy.Observation`); never modules, data or devices.
+:meth:`Searcher.ask` proposes the next genotype from that history, and its result is a pure
+function of the seed, the options and the history (a searcher may cache what it learnt from
+trials it has already seen, nothing else). So a resumed search, whose history is read back
+from the ledger, needs no replay: the next ask is the one an uninterrupted (sequential) run
+would make.
 
 Every strategy, trial-based or one-shot (:mod:`genolang.searchers.bmnas`), is a
 :class:`~genolang.runtime.strategy.Strategy` registered by name::
@@ -105,6 +106,15 @@ class Searcher(SpaceStrategy):
     @abstractmethod
     def ask(self, history: History, *, attempt: int = 0) -> Genotype:
         """The next genotype to evaluate (valid in ``self.space``), given the whole history."""
+
+    def ready(self, history: History) -> bool:
+        """Whether :meth:`ask` may be called while some trials of ``history`` are still running.
+
+        Only when its answer cannot depend on their outcomes: the driver then runs trials in
+        parallel and still gets a one-worker run's asks (:mod:`genolang.runtime.search`).
+        By default no: asks wait for every earlier trial, as in a one-worker run.
+        """
+        return False
 
     @classmethod
     def check_config(cls, config: Any) -> None:

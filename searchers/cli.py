@@ -62,7 +62,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     cls.check_config(config)
     space = load(args.space_file).space(args.space)
     cls.check_space(space)
-    show = not args.json and sys.stderr.isatty()
+    if config.resume:  # a folder or ledger that is not there is refused before the data is loaded
+        from pathlib import Path
+
+        from genolang.runtime.runfolder import check_resumable
+
+        check_resumable(Path(config.out_dir))
+    show = not args.json  # a rich bar on a terminal, else a line per trial or epoch (runtime.progress)
     start = time.perf_counter()
     if not args.json:
         _announce(f"data: {args.data} (seed {args.seed})")

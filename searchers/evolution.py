@@ -17,7 +17,9 @@ State from the history: the population is the last P finished trials of the hist
 planned order; the k-th ask (k = the history's size) is a random sample (the first of
 :class:`~genolang.searchers.random.SampleStream` not in the history) while k < P or nothing
 has finished, else a tournament child drawn with ``random.Random(seed_for(seed, k, attempt))``.
-So a resumed search asks what an uninterrupted sequential one would, with no replay.
+So a resumed search asks what an uninterrupted sequential one would, with no replay. With
+several workers the first P asks run in parallel (:meth:`EvolutionSearcher.ready`), each later
+one once every earlier trial has finished, so the trials equal a one-worker run's.
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ class EvolutionSearcher(Searcher):
         finished = [o for o in history if o.finished]
         return [(o.genotype, WORST if o.failed or o.score is None else float(o.score))
                 for o in finished[-self.population_size:]]
+
+    def ready(self, history: History) -> bool:
+        """While the first population fills (random samples; later asks wait for every earlier trial)."""
+        return len(history) < self.population_size
 
     def ask(self, history: History, *, attempt: int = 0) -> Genotype:
         """A random sample while the initial population fills, then a tournament's mutant."""

@@ -44,8 +44,10 @@ Deviations from the reference, all documented choices:
   further rounds (si = E_search, E_search + 1, ...) on the same schedule;
 - sample_k treats negative or missing accuracies as 0, all-zero accuracies as uniform, and
   when fewer than K confs have non-zero probability draws the rest uniformly;
-- when the whole batch is in the history but results are outstanding (parallel trials), asks
-  are filled with random genotypes; any result outside the step's batch is surrogate data.
+- with parallel trials, the driver asks while the step's batch has members not in the history
+  (:meth:`MfasSearcher.ready`) and then waits for the batch's results, so the trials equal a
+  one-worker run's (an ask made anyway gets a random genotype); any result outside the step's
+  batch is surrogate data.
 
 Determinism: numpy, torch and random streams are derived from ``seed``; the surrogate is
 initialised from a private ``torch.Generator`` (the global RNG is untouched) and fits on
@@ -348,6 +350,14 @@ class MfasSearcher(Searcher):
         self._plan(self.step + 1)
 
     # -------------------------------------------------------------- ask
+    def ready(self, history: History) -> bool:
+        """While the step's batch has a member not in the history, or after the schedule (random asks)."""
+        self.observe(history)
+        if not self.scheduled:
+            return True
+        known = {o.genotype.digest for o in history}
+        return any(self._digests[p] not in known for p in self._order)
+
     def ask(self, history: History, *, attempt: int = 0) -> Genotype:
         """The step's next architecture not in the history; random genotypes after the schedule or while waiting."""
         self.observe(history)

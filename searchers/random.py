@@ -56,6 +56,10 @@ class RandomSearcher(Searcher):
         super().__init__(space, seed=seed, **options)
         self.stream = SampleStream(space, self.seed, "random")
 
+    def ready(self, history: History) -> bool:
+        """Always: an ask depends on the history's genotypes, never on their outcomes."""
+        return True
+
     def ask(self, history: History, *, attempt: int = 0) -> Genotype:
         """The first sample not in the history (a repeat once the space looks exhausted)."""
         seen = {o.genotype.digest for o in history}

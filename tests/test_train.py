@@ -162,8 +162,9 @@ def test_checkpoint_and_metrics_round_trip(tmp_path):
     result = train(net, linear_data(256), TrainConfig(epochs=1), input_names=("x",), out_dir=tmp_path / "run",
                    meta={"note": "hi"})
     assert result.checkpoint == tmp_path / "run" / "model.pt" and result.checkpoint.is_file()
-    state = torch.load(result.checkpoint, weights_only=True)
-    assert set(state) == set(net.state_dict())
+    record = torch.load(result.checkpoint, weights_only=True)  # the state dict, with the genotype's digest
+    assert record["format"] == "genolang-weights 1" and record["genotype_digest"] is None
+    assert set(record["state_dict"]) == set(net.state_dict())
     other = small_net(seed=5)
     load_weights(other, result.checkpoint)
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in other.state_dict().items())
@@ -256,7 +257,8 @@ def test_cli_train_with_an_injected_dataset(tmp_path, space_file, monkeypatch, c
     assert {p.name for p in out.iterdir()} == {"model.pt", "metrics.json", "genotype.geno"}
     again = genolang.load(out / "genotype.geno").genotype()
     assert again.digest == doc["genotype"]["digest"]
-    assert main(["train", str(space_file), "--data", "synthetic", "--out", str(out), "--steps", "3"]) == 0
+    assert main(["train", str(space_file), "--data", "synthetic", "--out", str(out), "--steps", "3",
+                 "--overwrite"]) == 0
     text = capsys.readouterr().out
     assert "best val" in text and "samples/s" in text and "676" in text
 
