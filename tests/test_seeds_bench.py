@@ -16,6 +16,7 @@ import torch
 
 from benchmarks.seeds_avdigits import table
 from benchmarks.seeds_methods import METHODS, Bench, Budget, Row
+from genolang.compiler.backbones.base import read_state_dict
 from genolang.compiler.compile import compile_genotype
 from genolang.runtime import avdigits  # noqa: F401  (registers the built-in AV-digits datasets)
 from genolang.runtime.dataset import DATASETS
@@ -59,7 +60,7 @@ def test_fusion_spaces_load_the_seeds_unimodal_nets(rows: list[Row], bench: Benc
     for seed in SEEDS:
         space = bench.space("mfas", seed)
         net = compile_genotype(space, space.default()).net
-        trained = torch.load(bench.pretrained(seed, "image"), weights_only=True)
+        trained = read_state_dict(bench.pretrained(seed, "image"))  # model.pt holds it under "state_dict"
         loaded = {k: v for k, v in net.state_dict().items() if "image_net" in k}
         assert loaded, "the MFAS space has an image_net backbone"
         for key, value in loaded.items():
