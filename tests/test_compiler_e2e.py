@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from strategies import genotypes
 
 import genolang
-from genolang.compiler.errors import CompileError
 from genolang.compiler.export import export_compiled
 from genolang.compiler.lower import load_genotype, lower
 from genolang.compiler.module import build_module
@@ -70,13 +69,8 @@ def test_frozen_backbones_get_no_gradient_and_stay_in_eval_mode():
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_genotypes_of_small_spaces_run_forward_and_backward(path, data):
-    space = genolang.load(path).space()
-    try:
-        graph = lower(space, data.draw(genotypes(space)))
-    except CompileError as err:  # RandomNet may leave a fusion layer without inputs (documented)
-        assert "no inputs" in str(err)
-        return
-    run_forward_backward(graph)
+    space = genolang.load(path).space()  # check accepts it, so every genotype compiles (docs/language.md)
+    run_forward_backward(lower(space, data.draw(genotypes(space))))
 
 
 @pytest.mark.slow
