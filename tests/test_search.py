@@ -250,7 +250,7 @@ def test_trials_start_from_shared_weights_unless_disabled(tmp_path):
 
 def _executor_marks(name: str) -> list:
     """Out-of-process executors are slow; ``ray`` needs its extra."""
-    marks = [] if EXECUTORS.get(name).shares_bank else [pytest.mark.slow]
+    marks = [] if EXECUTORS.get(name).in_process else [pytest.mark.slow]
     if name == "ray":
         marks.append(pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="pip install 'genolang[ray]'"))
         marks.append(pytest.mark.xdist_group("ray"))  # beside tests/test_ray.py's clusters, never at once
@@ -260,7 +260,7 @@ def _executor_marks(name: str) -> list:
 @pytest.mark.parametrize("name", [pytest.param(n, marks=_executor_marks(n)) for n in EXECUTORS.names()])
 def test_every_executor_finishes_the_budget(tmp_path, name):
     space, _ = write_space(tmp_path)
-    inline = EXECUTORS.get(name).shares_bank  # runs in this process, one trial at a time
+    inline = EXECUTORS.get(name).in_process  # runs in this process, one trial at a time
     result = run_search(space, make_dataset(), budget=3, steps=1, out_dir=tmp_path / "run", trial_fn=score_trial,
                         executor=name, workers=1 if inline else 2)
     assert (result.done, result.failed) == (3, 0)
