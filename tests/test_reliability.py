@@ -329,11 +329,12 @@ def test_with_weight_sharing_a_killed_process_search_resumes_as_straight_through
     names: list[str] = []
     with kill_at(monkeypatch, float("inf")), monkeypatch.context() as patch:
         for owner, method in WRITES:  # which write is which (inside kill_at's counting)
-            patch.setattr(owner, method, functools.partial(_named, getattr(owner, method), method, names))
+            patch.setattr(owner, method, _named(getattr(owner, method), method, names))
         run(out=tmp_path / "whole")
     expected = outcome(tmp_path / "whole")
     middle = len(names) // 2
     points = [middle + names[middle:].index(kind) + 1 for kind in ("finish", "stage", "commit")]
+    assert len(set(points)) == 3
     for n in points:
         out = tmp_path / f"k{n}"
         with kill_at(monkeypatch, n), pytest.raises(Killed):
@@ -342,9 +343,13 @@ def test_with_weight_sharing_a_killed_process_search_resumes_as_straight_through
         assert outcome(out) == expected, f"killed at write {n} ({names[n - 1]})"
 
 
-def _named(fn, name: str, names: list[str], *args, **kwargs):
-    names.append(name)
-    return fn(*args, **kwargs)
+def _named(fn, name: str, names: list[str]):
+    """``fn`` appending ``name`` to ``names`` at each call."""
+    @functools.wraps(fn)
+    def write(*args, **kwargs):
+        names.append(name)
+        return fn(*args, **kwargs)
+    return write
 
 
 def logging_trial(job: TrialJob, ctx: TrialContext) -> dict:
