@@ -3,8 +3,9 @@
 The driver's :class:`~genolang.runtime.sharing.WeightBank` is the search's only one (every
 executor: a trial's job carries a snapshot of it, its outcome the tensors it trained), and
 ``OUT/shared_weights.pt`` holds it. After a trial, before the ledger says it is finished, the
-trial's tensors are added to the bank and the bank is written to ``shared_weights.trial-ID.pt`` (ID: the trial's ledger
-row; :meth:`BankFile.stage`); after the commit, that file is moved over ``shared_weights.pt``
+trial's tensors are added to the bank and the bank is written to
+``shared_weights.trial-ID.pt`` (ID: the trial's ledger row; :meth:`BankFile.stage`); after
+the commit, that file is moved over ``shared_weights.pt``
 (:meth:`BankFile.commit`, atomic). On opening (:meth:`BankFile.open`), a staged file whose
 trial the ledger says is finished is moved into place (the kill came between the commit and
 the move), and any other staged file is deleted (the kill came before the commit: the trial
