@@ -1,7 +1,8 @@
 """Executors benchmark: trials per hour inline, in a process pool and on Ray; Ray's overhead per trial.
 
 Run:    python benchmarks/bench_executors.py [--data avdigits] [--space mfas_avdigits] [--budget 8]
-                                             [--workers 1,2] [--executors inline,process,ray] [--json]
+                                             [--workers 1,2] [--executors inline,process,ray] [--no-share]
+                                             [--json]
 Smoke:  python benchmarks/bench_executors.py --data avdigits-mini --budget 2 --steps 2 --pretrain-epochs 1
                                              --noop 5
 
@@ -11,7 +12,9 @@ it: for each executor and worker count (inline: 1 worker only), a random search 
 ``--budget`` trials of ``--steps`` steps (default: the searchers' ``DEFAULT_STEPS``) in a new
 folder, the same seed each time. Columns: wall seconds (the pool's start-up included; Ray's
 not, it is started once before and reported as "Ray start"), trials per hour (budget / wall),
-mean seconds per trial as the trials measured themselves.
+mean seconds per trial as the trials measured themselves. With weight sharing (the default,
+as ``genolang search``) trials chain: each waits for the previous one, so 2 workers run one
+trial at a time (the driver's bank travels with each job); ``--no-share`` runs them at once.
 
 Ray's overhead per trial: ``--noop`` no-op trials (no training: a score from the digest) run
 inline and on Ray (1 worker, Ray already started); overhead = (Ray wall - inline wall) /
@@ -53,12 +56,13 @@ def noop_trial(job: Any, ctx: Any) -> dict:
 
 
 def one_search(space: Any, data: Any, folder: Path, *, executor: str, workers: int, budget: int, steps: int | None,
-               pretrained: Any, cache: Any, device: str, trial_fn: Any = None) -> Row:
+               pretrained: Any, cache: Any, device: str, trial_fn: Any = None, share: bool = True) -> Row:
     from genolang.searchers.study import run_search
 
     start = time.perf_counter()
     result = run_search(space, data, budget=budget, steps=steps, out_dir=folder, executor=executor, workers=workers,
-                        pretrained=pretrained, features=True, cache_dir=cache, device=device, trial_fn=trial_fn)
+                        pretrained=pretrained, features=True, cache_dir=cache, device=device, trial_fn=trial_fn,
+                        share_weights=share)
     wall = time.perf_counter() - start
     trial_s = sum(t.seconds or 0.0 for t in result.trials) / max(1, len(result.trials))
     return Row(executor, workers, budget, result.done, round(wall, 2), round(budget / wall * 3600, 1),
@@ -101,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--cache", help="backbone and feature cache folder (default: the AV-digits cache)")
+    p.add_argument("--no-share", action="store_true", help="no weight sharing (workers run trials at once)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     from genolang.runtime.avdigits import default_cache_dir
@@ -119,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             note(f"{executor} x{workers}: {args.budget} trials")
             rows.append(one_search(space, data, Path(tmp) / f"run{i}", executor=executor, workers=workers,
                                    budget=args.budget, steps=args.steps, pretrained=pretrained, cache=cache,
-                                   device=args.device))
+                                   device=args.device, share=not args.no_share))
         if "ray" in executors and args.noop:
             walls = [one_search(space, data, Path(tmp) / f"noop-{e}", executor=e, workers=1, budget=args.noop,
                                 steps=1, pretrained=pretrained, cache=cache, device=args.device,

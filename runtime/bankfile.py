@@ -1,9 +1,11 @@
 """A search's weight bank on disk, kept in step with the ledger: a kill loses nothing and repeats nothing.
 
-With the ``inline`` executor the driver's :class:`~genolang.runtime.sharing.WeightBank` is the
-trials' one, and ``OUT/shared_weights.pt`` holds it. After a trial, before the ledger says it
-is finished, the bank is written to ``shared_weights.trial-ID.pt`` (ID: the trial's ledger
-row; :meth:`BankFile.stage`); after the commit, that file is moved over ``shared_weights.pt``
+The driver's :class:`~genolang.runtime.sharing.WeightBank` is the search's only one (every
+executor: a trial's job carries a snapshot of it, its outcome the tensors it trained), and
+``OUT/shared_weights.pt`` holds it. After a trial, before the ledger says it is finished, the
+trial's tensors are added to the bank and the bank is written to
+``shared_weights.trial-ID.pt`` (ID: the trial's ledger row; :meth:`BankFile.stage`); after
+the commit, that file is moved over ``shared_weights.pt``
 (:meth:`BankFile.commit`, atomic). On opening (:meth:`BankFile.open`), a staged file whose
 trial the ledger says is finished is moved into place (the kill came between the commit and
 the move), and any other staged file is deleted (the kill came before the commit: the trial
@@ -23,7 +25,7 @@ from pathlib import Path
 from genolang.files import write_error
 from genolang.runtime.errors import WeightsError
 from genolang.runtime.ledger import Trial
-from genolang.runtime.sharing import Scheme, WeightBank
+from genolang.runtime.sharing import BankState, Scheme, WeightBank
 
 __all__ = ["BankFile", "load_bank"]
 
@@ -72,8 +74,14 @@ class BankFile:
         self.bank = load_bank(self.path, self.scheme) if self.path.exists() else WeightBank(self.scheme)
         return self.bank
 
-    def stage(self, trial: Trial) -> None:
-        """Write the bank as ``trial`` left it, before the ledger records the trial."""
+    def snapshot(self) -> BankState:
+        """The bank as the finished trials left it (what a job carries)."""
+        return self.bank.snapshot()
+
+    def stage(self, trial: Trial, stored: BankState | None = None) -> None:
+        """Add the tensors ``trial`` stored, and write the bank as it left it, before the ledger records the trial."""
+        if stored is not None:
+            self.bank.update(stored)
         self.bank.save(self.staged(trial.id))
 
     def commit(self, trial: Trial) -> None:

@@ -3,12 +3,13 @@
 An executor is opened for one search with the trials' shared context and trial function, and
 hands back ``submit(job) -> Future[TrialOutcome]``; the driver
 (:class:`~genolang.runtime.search.SearchRun`) keeps ``workers`` futures in flight and alone
-writes the storage. Registered:
+writes the storage. With weight sharing, a job carries the driver's weight bank and the
+outcome the trial's trained tensors (:mod:`genolang.runtime.sharing`): the driver's bank is
+the only one, workers keep none. Registered:
 
-- ``inline``: each trial runs at once in this process (one worker; the weight bank is the
-  driver's, saved after each trial);
+- ``inline``: each trial runs at once in this process (one worker);
 - ``process``: a "spawn" :class:`~concurrent.futures.ProcessPoolExecutor`; each worker loads
-  the dataset once in its initializer and keeps its own weight bank;
+  the dataset once in its initializer (the bank travels pickled with each job, one blob);
 - ``ray``: trials as Ray tasks on a local Ray instance or a cluster
   (:mod:`genolang.runtime.ray_executor`, the optional extra ``genolang[ray]``).
 
@@ -42,10 +43,10 @@ E = TypeVar("E", bound="type[Executor]")
 
 
 class Executor(ABC):
-    """Runs trials for one search; ``shares_bank``: the driver's weight bank is the trials' one."""
+    """Runs trials for one search; ``in_process``: in the driver's process, one at a time."""
 
     name: ClassVar[str] = ""
-    shares_bank: ClassVar[bool] = False
+    in_process: ClassVar[bool] = False
     #: the :data:`EXECUTOR_OPTIONS` this executor reads (the others must keep their defaults)
     takes: ClassVar[frozenset[str]] = frozenset()
 
@@ -86,7 +87,7 @@ def executor_named(name: str, *, workers: int, config: Any = None) -> Executor:
     if name == "auto":
         name = "inline" if workers == 1 else "process"
     cls = EXECUTORS.get(name)
-    if cls.shares_bank and workers != 1:
+    if cls.in_process and workers != 1:
         raise SearchError(f"executor {name!r} runs one trial at a time (got workers={workers})")
     if config is None:
         return cls()
@@ -103,7 +104,7 @@ def executor_named(name: str, *, workers: int, config: Any = None) -> Executor:
 class InlineExecutor(Executor):
     """Each submitted trial runs at once, in this process."""
 
-    shares_bank = True
+    in_process = True
 
     @contextmanager
     def open(self, ctx: TrialContext, fn: TrialFn, *, workers: int, data: MultimodalDataset | str,
@@ -126,7 +127,7 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(parts: dict[str, Any], fn: TrialFn, threads: int) -> None:
     """A pool worker's initializer: its context (:func:`worker_context`: the dataset loaded once,
-    this process's weight bank and feature cache) and the trial function."""
+    the sharing scheme, the feature cache) and the trial function."""
     torch.set_num_threads(threads)
     _WORKER["ctx"] = worker_context(**parts)
     _WORKER["fn"] = fn

@@ -11,14 +11,16 @@ joined, and left running.
 
 What travels: the search's context (space, dataset, training config, pre-trained backbones,
 trial function) is put in Ray's object store **once** and passed by reference; a Ray worker
-process fetches it at its first trial and keeps it (with its own weight bank and feature
-cache) for the next trials of the search it runs. So weight sharing works **per Ray worker
-process**, as with the process pool: a trial starts from the weights that earlier trials left
-in the same worker process (Ray reuses a worker for tasks of the same shape, ``max_calls=0``),
-never from other workers' or machines', and a worker that dies takes its bank with it. Back
+process fetches it at its first trial and keeps it (with its feature cache) for the next
+trials of the search it runs (Ray reuses a worker for tasks of the same shape,
+``max_calls=0``). With weight sharing, each job carries the driver's weight bank (a
+:class:`~genolang.runtime.sharing.BankState`, one blob, which Ray puts in its object store
+with the task) and the outcome brings the trial's trained tensors back: workers keep no bank,
+and the driver's (``shared_weights.pt``) is the only one, as with every executor. Back
 travels the trial's :class:`~genolang.runtime.search_trial.TrialOutcome` (metrics or failure
-reason); the ledger, ``trials.jsonl``, ``best.geno`` and ``summary.json`` are written by the
-driver, in ``--out`` on the driver's machine.
+reason, and the trained tensors); the ledger, ``trials.jsonl``, ``best.geno``,
+``summary.json`` and ``shared_weights.pt`` are written by the driver, in ``--out`` on the
+driver's machine.
 
 Faults: a trial whose worker process dies or whose node goes away is retried by Ray
 (``max_retries``: :data:`RETRIES`) with the same job, hence the same planned index: it is

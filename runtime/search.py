@@ -23,6 +23,13 @@ running (random search: always; evolution: while it fills its first population; 
 within a step). So trial ``k`` gets the genotype and the seed it gets in an uninterrupted
 one-worker run, whatever the number of workers and the kills and resumes on the way.
 
+Weight sharing (:mod:`genolang.runtime.sharing`): the driver's bank is the only one. A job
+carries the bank as the finished trials left it, the outcome the tensors the trial trained,
+which the driver adds to its bank and writes with the trial's commit (:class:`BankHooks`).
+As in RandomNet, trial ``k`` starts from the bank trials ``0..k-1`` left, so with sharing a
+search is a chain (``chained``): trial ``k`` is dispatched once every earlier trial has
+finished, whatever the strategy's ``ready`` says, and trials run one at a time.
+
 A trial that diverges, runs out of memory or does not compile is recorded as failed with its
 reason, and the search goes on (:mod:`genolang.runtime.search_trial`). Outputs
 (:mod:`genolang.runtime.runfolder`): ``best.geno``, ``trials.jsonl``, ``summary.json`` (with
@@ -50,6 +57,7 @@ from genolang.runtime.ledger import SCORE_KEY, Storage, Trial
 from genolang.runtime.progress import progress_bar
 from genolang.runtime.runfolder import append_trial, write_best, write_summary, write_trials
 from genolang.runtime.search_trial import TrialJob, TrialOutcome
+from genolang.runtime.sharing import BankState
 from genolang.runtime.strategy import History, Observation
 from genolang.space import Space
 
@@ -121,22 +129,25 @@ class SearchResult:
 
 # ------------------------------------------------------------------ the driver's loop
 class BankHooks(Protocol):
-    """The weight bank's file as the driver sees it: staged before a trial's commit, committed after."""
+    """The driver's weight bank and its file: a snapshot for each job; a trial's tensors added and
+    the bank staged before its commit, the staged file committed after."""
 
-    def stage(self, trial: Trial) -> None: ...
+    def snapshot(self) -> BankState: ...
+    def stage(self, trial: Trial, stored: BankState | None) -> None: ...
     def commit(self, trial: Trial) -> None: ...
 
 
 class SearchRun:
     """The driver's side of a trial search: strategy, storage, counts, output files and progress.
 
-    ``summary`` holds what ``summary.json`` records besides the counts (the study's config).
+    ``summary`` holds what ``summary.json`` records besides the counts (the study's config);
+    ``chained``: each trial waits for every earlier one (weight sharing, module doc).
     """
 
     def __init__(self, *, space: Space, ledger: Storage, out_dir: Path, budget: int, steps: int, seed: int,
                  space_file: Path | None, searcher: Proposer, progress: bool = False,
-                 summary: Mapping[str, Any] | None = None):
-        self.space, self.ledger, self.out, self.searcher = space, ledger, out_dir, searcher
+                 summary: Mapping[str, Any] | None = None, chained: bool = False):
+        self.space, self.ledger, self.out, self.searcher, self.chained = space, ledger, out_dir, searcher, chained
         self.budget, self.steps, self.seed, self.space_file = budget, steps, seed, space_file
         self.progress, self.key, self.summary = progress, {"steps": steps}, dict(summary or {})
         counts = ledger.counts()
@@ -165,14 +176,18 @@ class SearchRun:
         return next(k for k in range(len(self.planned) + 1) if k not in self.planned)
 
     def ready(self, history: list[Observation]) -> bool:
-        """Whether the strategy may be asked now: every earlier trial finished, or its ``ready`` says so."""
+        """Whether the strategy may be asked now: every earlier trial finished, or (not ``chained``) its
+        ``ready`` says so."""
         if all(o.finished for o in history):
             return True
+        if self.chained:
+            return False
         ready = getattr(self.searcher, "ready", None)
         return bool(ready(history)) if ready is not None else False
 
-    def next_job(self) -> tuple[Trial, TrialJob] | str | None:
-        """Plan the next trial: ask until a genotype not in the storage under this budget comes.
+    def next_job(self, bank: BankHooks | None = None) -> tuple[Trial, TrialJob] | str | None:
+        """Plan the next trial: ask until a genotype not in the storage under this budget comes; the
+        job carries ``bank``'s snapshot.
 
         :data:`WAIT` while the strategy waits for running trials; ``None`` once the space looks spent.
         """
@@ -185,7 +200,8 @@ class SearchRun:
             trial = self.ledger.begin(genotype=genotype, budget=self.key, seed=self.seed, idx=k)
             if not trial.reused:
                 self.planned.add(k)
-                return trial, TrialJob(k, genotype, self.steps, trial_seed(self.seed, k))
+                state = bank.snapshot() if bank is not None else None
+                return trial, TrialJob(k, genotype, self.steps, trial_seed(self.seed, k), state)
         log.warning("%d proposals in a row repeated trials of the storage: the space looks exhausted; "
                     "stopping at %d", MAX_REPEATS, self.finished)
         return None
@@ -193,12 +209,13 @@ class SearchRun:
     def record(self, trial: Trial, job: TrialJob, outcome: TrialOutcome, bank: BankHooks | None = None) -> Trial:
         """Commit a trial's outcome and append it to ``trials.jsonl``.
 
-        ``bank.stage(trial)`` runs before the commit and ``bank.commit(trial)`` after it (the
-        weight bank's file, :class:`genolang.runtime.bankfile.BankFile`): the bank on disk is
-        always the one the finished trials left, whenever a kill comes.
+        ``bank.stage(trial, stored)`` (the trial's tensors into the driver's bank, written to a
+        staged file) runs before the commit and ``bank.commit(trial)`` after it
+        (:class:`genolang.runtime.bankfile.BankFile`): the bank on disk is always the one the
+        finished trials left, whenever a kill comes.
         """
         if bank is not None:
-            bank.stage(trial)
+            bank.stage(trial, outcome.stored)
         if outcome.metrics is None:
             closed = self.ledger.fail(trial, outcome.error or "failed", outcome.seconds)
         else:
@@ -236,7 +253,7 @@ class SearchRun:
             try:
                 while True:
                     while len(pending) < workers and self.finished + len(pending) < self.budget:
-                        job = self.next_job()
+                        job = self.next_job(bank)
                         if job is None or isinstance(job, str):  # the space looks spent, or WAIT
                             break
                         pending[self.submit(submit, job)] = job

@@ -3,7 +3,11 @@
 A trial function ``trial_fn(job, ctx) -> metrics`` trains ``job.genotype`` for ``job.steps``
 steps and returns at least ``{"val_accuracy": ...}``. The default, :func:`train_trial`,
 follows RandomNet: compile, load the weights the bank holds for the same nodes, train,
-store the trained weights back. Tests and other protocols inject their own (a module-level
+store the trained weights back. The bank a trial function sees (``ctx.bank``) is the trial's
+own: :func:`execute` forks it from the driver's bank as the job carries it (``job.bank``),
+and hands the tensors the trial stored back in its outcome (``outcome.stored``), for the
+driver's bank (:mod:`genolang.runtime.sharing`); so a trial starts from the same weights in
+whichever process or machine it runs. Tests and other protocols inject their own (a module-level
 function when trials run in worker processes, since it is pickled).
 
 :func:`execute` turns the failures a search survives (:data:`FAILURES`: divergence, out of
@@ -20,7 +24,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -30,7 +34,7 @@ from genolang.genotype import Genotype
 from genolang.runtime.dataset import MultimodalDataset
 from genolang.runtime.errors import DivergedError, OutOfMemoryError, SearchError
 from genolang.runtime.ledger import SCORE_KEY
-from genolang.runtime.sharing import WeightBank
+from genolang.runtime.sharing import BankState, WeightBank
 from genolang.space import Space
 
 log = logging.getLogger(__name__)
@@ -41,17 +45,20 @@ FAILURES: tuple[type[BaseException], ...] = (DivergedError, OutOfMemoryError, Co
 
 @dataclass(frozen=True)
 class TrialJob:
-    """One trial to run: the genotype, its planned index, S steps, the training seed."""
+    """One trial to run: the genotype, its planned index, S steps, the training seed, and the
+    driver's weight bank when the trial was dispatched (``None`` without weight sharing)."""
 
     idx: int
     genotype: Genotype
     steps: int
     seed: int
+    bank: BankState | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
 class TrialContext:
-    """What the trials of one process share: space, data, training config, device, weight bank,
+    """What the trials of one process share: space, data, training config, device, weight bank
+    (``None``: no sharing; else a bank whose scheme each trial's bank takes, :func:`execute`),
     pre-trained backbones (node -> :class:`~genolang.runtime.pretrain.Pretrained`) and the
     frozen-prefix feature cache (:class:`~genolang.runtime.features.FeatureCache`; ``None``:
     every trial runs its whole network on the raw data)."""
@@ -70,11 +77,13 @@ TrialFn = Callable[[TrialJob, TrialContext], Mapping[str, Any]]
 
 @dataclass(frozen=True)
 class TrialOutcome:
-    """A trial's result as it crosses back to the parent: metrics, or the failure's reason."""
+    """A trial's result as it crosses back to the parent: metrics, or the failure's reason; and
+    with weight sharing, the tensors the trial stored (a failed trial's never reach the bank)."""
 
     metrics: dict[str, Any] | None
     error: str | None
     seconds: float
+    stored: BankState | None = field(default=None, repr=False)
 
     @property
     def failed(self) -> bool:
@@ -123,11 +132,14 @@ def train_compiled(net: Any, ctx: TrialContext, config: Any, *, device: Any, **o
 def execute(job: TrialJob, ctx: TrialContext, fn: TrialFn) -> TrialOutcome:
     """Run one trial; the failures of :data:`FAILURES` become an outcome with their reason.
 
-    Non-finite metric values are stored as ``None`` (the ledger's JSON has no NaN).
+    With weight sharing (``ctx.bank``), the trial runs on a fork of ``job.bank`` and its
+    outcome carries the tensors it stored. Non-finite metric values are stored as ``None``
+    (the ledger's JSON has no NaN).
     """
     start = time.perf_counter()
+    bank = ctx.bank.fork(job.bank) if ctx.bank is not None else None
     try:
-        metrics = dict(fn(job, ctx))
+        metrics = dict(fn(job, ctx if bank is None else replace(ctx, bank=bank)))
     except FAILURES as exc:
         reason = failure_reason(exc)
         log.info("trial %d (%s) failed: %s", job.idx, job.genotype.digest[7:19], reason.splitlines()[0])
@@ -137,7 +149,7 @@ def execute(job: TrialJob, ctx: TrialContext, fn: TrialFn) -> TrialOutcome:
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
     if clean[SCORE_KEY] is None:
         return TrialOutcome(None, f"DivergedError: {SCORE_KEY} is {metrics[SCORE_KEY]}", time.perf_counter() - start)
-    return TrialOutcome(clean, None, time.perf_counter() - start)
+    return TrialOutcome(clean, None, time.perf_counter() - start, bank.written() if bank is not None else None)
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -153,8 +165,9 @@ def worker_context(*, space: Space, data: MultimodalDataset | str, data_seed: in
                    device: str | None, share: bool, pretrained: Mapping[str, Any],
                    features: tuple[bool, Any], scheme: Any = None) -> TrialContext:
     """The context of a worker process: the dataset (a spec is loaded here, with ``data_seed``),
-    a weight bank of its own when ``share`` (sharing by ``scheme``), a feature cache when ``features[0]`` (in the folder
-    ``features[1]``, shared on disk)."""
+    when ``share`` an empty bank sharing by ``scheme`` (each trial forks the bank its job carries:
+    a worker keeps no weights between trials), a feature cache when ``features[0]`` (in the
+    folder ``features[1]``, shared on disk)."""
     if isinstance(data, str):
         from genolang.runtime.data import load_dataset
 

@@ -25,12 +25,20 @@ with the same activation and the same input and output widths.
 
 The bank holds CPU copies: :meth:`WeightBank.load_into` copies them into a fresh network
 (on any device), :meth:`WeightBank.store_from` copies a trained network's tensors back.
+
+A search has one bank, the driver's. A trial, wherever it runs, gets the bank as it was when
+the trial was dispatched (:meth:`WeightBank.snapshot`, a :class:`BankState` that travels with
+the job) and trains on a :meth:`~WeightBank.fork` of it; the tensors it stored
+(:meth:`~WeightBank.written`) travel back with its outcome and the driver adds them to its
+bank (:meth:`~WeightBank.update`). A bank never changes a stored tensor in place (it copies
+out of it and replaces it), so a snapshot shares the bank's tensors instead of copying them.
 """
 
 from __future__ import annotations
 
+import io
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -87,11 +95,39 @@ class LayerScheme:
             yield (f"{index[path]}.A_{act}", f"{local}.{pname}", shape), tensor
 
 
+class BankState:
+    """A bank's tensors by key (CPU), as they travel with a trial's job or back with its outcome.
+
+    Read-only by convention (see the module doc). Pickled (to a worker process, a Ray task)
+    as one ``torch.save`` blob: the process pool's pickler would otherwise move every tensor to
+    shared memory, holding one file descriptor each.
+    """
+
+    __slots__ = ("tensors",)
+
+    def __init__(self, tensors: Mapping[Key, torch.Tensor] | None = None) -> None:
+        self.tensors: dict[Key, torch.Tensor] = dict(tensors or {})
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    def __reduce__(self) -> tuple[Callable[[bytes], BankState], tuple[bytes]]:
+        buffer = io.BytesIO()
+        torch.save({_encode(k): v for k, v in self.tensors.items()}, buffer)
+        return _unpickle_state, (buffer.getvalue(),)
+
+
+def _unpickle_state(blob: bytes) -> BankState:
+    state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    return BankState({_decode(k): v for k, v in state.items()})
+
+
 class WeightBank:
     """Shared weights under the keys of its ``scheme`` (default :func:`node_tensors`); see the module docstring."""
 
     def __init__(self, scheme: Scheme | None = None) -> None:
         self._store: dict[Key, torch.Tensor] = {}
+        self._written: dict[Key, torch.Tensor] = {}
         self.scheme: Scheme = scheme or node_tensors
 
     def __len__(self) -> int:
@@ -125,9 +161,28 @@ class WeightBank:
         """Save (CPU copies of) every node tensor of the net, replacing older ones; returns how many."""
         count = 0
         for key, tensor in self.scheme(net):
-            self._store[key] = tensor.detach().to("cpu", copy=True)
+            self._store[key] = self._written[key] = tensor.detach().to("cpu", copy=True)
             count += 1
         return count
+
+    def snapshot(self) -> BankState:
+        """The bank as it is now (its tensors, not copies: the bank never changes them in place)."""
+        return BankState(self._store)
+
+    def fork(self, state: BankState | None = None) -> WeightBank:
+        """A bank with this one's scheme holding ``state``'s tensors (a trial's bank), nothing written yet."""
+        bank = WeightBank(self.scheme)
+        bank._store = dict(state.tensors) if state is not None else {}
+        return bank
+
+    def written(self) -> BankState:
+        """The tensors :meth:`store_from` stored into this bank (the latest per key)."""
+        return BankState(self._written)
+
+    def update(self, state: BankState) -> int:
+        """Add ``state``'s tensors, replacing those of the same keys (a trial's :meth:`written`); how many."""
+        self._store.update(state.tensors)
+        return len(state)
 
     def state(self) -> dict[str, torch.Tensor]:
         """A flat ``{"node|name|shape": tensor}`` dict (what :meth:`save` writes)."""

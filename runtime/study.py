@@ -9,18 +9,21 @@ strategies train the supernet with the study's data and folder.
 
 The storage (``config.storage``; ``"sqlite"``: ``OUT/ledger.sqlite``,
 :class:`~genolang.runtime.ledger.Ledger`) is the one truth; the executor (``config.executor``,
-:mod:`genolang.runtime.executors`) is where trials run. With the ``inline`` executor the weight
-bank is saved to ``OUT/shared_weights.pt`` after each trial, in step with the ledger
+:mod:`genolang.runtime.executors`) is where trials run. With weight sharing
+(``share_weights``, the default) the driver's bank is the only one, whatever the executor:
+each job carries it, each outcome brings the trial's tensors back, and it is saved to
+``OUT/shared_weights.pt`` after each trial, in step with the ledger
 (:mod:`genolang.runtime.bankfile`: a kill at any moment loses no trained weights and lets no
-trial start from other weights than in an uninterrupted run), and reloaded on resume; a
-process pool's workers keep their own banks (lost when the search ends), so with weight
-sharing and several workers a trial's weights depend on which worker ran it: the trials of
-``--workers N`` equal a one-worker run's only with ``share_weights=False`` (``--no-share``).
+trial start from other weights than in an uninterrupted run), and reloaded on resume. Since
+trial ``k`` starts from the bank trials ``0..k-1`` left, sharing chains the trials: they run
+one at a time (one worker is started, and a warning says so when ``workers > 1``), and the
+trials equal a one-worker run's for every executor; ``--no-share`` runs ``workers`` at once.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -47,7 +50,7 @@ from genolang.runtime.runfolder import (
 )
 from genolang.runtime.search import Proposer, SearchResult, SearchRun
 from genolang.runtime.search_trial import TrialContext, TrialFn, train_trial
-from genolang.runtime.sharing import Scheme, WeightBank
+from genolang.runtime.sharing import Scheme
 from genolang.runtime.ssl import SslConfig
 from genolang.runtime.train import TrainConfig
 from genolang.space import Space
@@ -56,6 +59,8 @@ __all__ = ["SEARCH_CONFIG_KEY", "SearchConfig", "Study", "load_data", "record_co
 
 #: the key of ``summary.json`` that holds the study's :class:`SearchConfig`
 SEARCH_CONFIG_KEY = "search_config"
+
+log = logging.getLogger(__name__)
 
 
 class SearchConfig(BaseModel):
@@ -154,19 +159,19 @@ class Study:
         with locked(self.out), open_storage(cfg.storage, self.out / LEDGER_FILE) as ledger:
             if cfg.resume:
                 check_resumed_ledger(ledger, self.out, budget=cfg.budget)
-            bank = _bank(self.out, ledger, cfg.share_weights, executor.shares_bank, getattr(searcher, "sharing", None))
+            bank = _bank(self.out, ledger, cfg.share_weights, getattr(searcher, "sharing", None))
             recovered = open_trial_ledger(ledger, self.space, self.data, searcher=searcher.name, seed=cfg.seed,
                                           steps=steps, budget=cfg.budget)
             run = SearchRun(space=self.space, ledger=ledger, out_dir=self.out, budget=cfg.budget, steps=steps,
                             seed=cfg.seed, space_file=self.space_file(), searcher=searcher, progress=self.progress,
-                            summary={SEARCH_CONFIG_KEY: cfg.record()})
+                            summary={SEARCH_CONFIG_KEY: cfg.record()}, chained=bank is not None)
             run.start()
-            shared = bank.bank if isinstance(bank, BankFile) else bank
-            ctx = TrialContext(self.space, self.data, cfg.train, cfg.device, shared, self.pretrained,
-                               self._feature_cache())
+            ctx = TrialContext(self.space, self.data, cfg.train, cfg.device, bank.bank if bank else None,
+                               self.pretrained, self._feature_cache())
             source = self.source if isinstance(self.source, str) else self.data
-            with executor.open(ctx, self.trial_fn, workers=cfg.workers, data=source, data_seed=cfg.seed) as submit:
-                run.drive(submit, workers=cfg.workers, bank=bank if isinstance(bank, BankFile) else None)
+            workers = _workers(cfg.workers, chained=bank is not None)
+            with executor.open(ctx, self.trial_fn, workers=workers, data=source, data_seed=cfg.seed) as submit:
+                run.drive(submit, workers=workers, bank=bank)
             best = run.finish(seconds=time.perf_counter() - start, recovered=recovered)
             counts, trials, failures = ledger.counts(), ledger.finished(), ledger.failures()
         return SearchResult(best[0] if best else None, best[1] if best else None, counts["done"], counts["failed"],
@@ -200,14 +205,20 @@ def open_trial_ledger(ledger: Storage, space: Space, data: MultimodalDataset, *,
     return ledger.recover()
 
 
-def _bank(out: Path, ledger: Storage, share: bool, persistent: bool,
-          scheme: Scheme | None = None) -> BankFile | WeightBank | None:
-    """The run folder's bank file (the driver's bank is the trials'), a bank of the workers' own, or
-    none; sharing by the searcher's ``scheme`` (None: the default)."""
+def _workers(workers: int, *, chained: bool) -> int:
+    """How many trials run at once: one when weight sharing chains them (said when more were asked)."""
+    if chained and workers > 1:
+        log.warning("weight sharing chains each trial to the previous one: trials run one at a time; "
+                    "--no-share runs %d at once", workers)
+        return 1
+    return workers
+
+
+def _bank(out: Path, ledger: Storage, share: bool, scheme: Scheme | None = None) -> BankFile | None:
+    """The run folder's bank file, holding the search's only bank (None without sharing); sharing by the
+    searcher's ``scheme`` (None: the default)."""
     if not share:
         return None
-    if not persistent:
-        return WeightBank(scheme)
     bank = BankFile(out, BANK_FILE, scheme)
     bank.open(t.id for t in ledger.finished())
     return bank

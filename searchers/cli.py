@@ -181,7 +181,8 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--data", default="avdigits", metavar="SPEC", help="the dataset (default avdigits)")
     p.add_argument("--steps", type=int, metavar="S",
                    help="training steps per trial (default: the searcher's, chosen by benchmarks/bench_ranking.py)")
-    p.add_argument("--workers", type=int, default=1, help="trials run in parallel (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="trials run in parallel (default 1); with weight sharing "
+                   "(the default) each trial waits for the previous one: add --no-share")
     p.add_argument("--executor", default="auto", metavar="NAME",
                    help="where trials run: inline, process, ray (default auto: inline for one worker, else process)")
     p.add_argument("--ray-address", metavar="ADDR",
@@ -197,7 +198,8 @@ def register(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
     p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), help="default adam")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    p.add_argument("--no-share", action="store_true", help="no parameter sharing between trials")
+    p.add_argument("--no-share", action="store_true", help="no parameter sharing between trials (lets --workers N "
+                   "run N trials at once)")
     p.add_argument("--final-epochs", type=int, default=0, metavar="E",
                    help="after the search, train the best genotype E epochs beside late fusion and the "
                         "unimodal nets, and compare their test accuracy (default 0: skip)")

@@ -144,7 +144,8 @@ def test_a_killed_worker_and_a_stopped_node_lose_no_trial(tmp_path, cluster):
     def search() -> None:
         try:
             box["result"] = run_search(space, make_dataset(), budget=budget, steps=1, out_dir=out, trial_fn=trial,
-                                       executor="ray", ray_address=made.address, workers=2)
+                                       executor="ray", ray_address=made.address, workers=2,
+                                       share_weights=False)  # two trials at once (sharing chains them)
         except BaseException as exc:  # handed to the test's thread
             box["error"] = exc
 
@@ -234,8 +235,14 @@ def test_the_gpu_request_is_what_ray_schedules(tmp_path, cluster):
 
 @needs_ray
 @pytest.mark.slow
-def test_the_context_travels_once_and_weights_are_shared_per_worker(tmp_path, cluster, monkeypatch):
+def test_the_context_travels_once_and_trials_start_from_the_drivers_bank(tmp_path, cluster, monkeypatch):
+    """The context is put once and kept by each worker process; the weight bank is the driver's:
+    each job carries it, each outcome brings the trained tensors back, so the Ray trials (two
+    workers asked for: with sharing they chain) load the tensors the inline run's trials load,
+    and the bank saved is bitwise the inline run's."""
     import ray
+
+    from genolang.runtime.sharing import WeightBank
 
     made, _ = cluster
     space, _ = write_space(tmp_path)
@@ -243,15 +250,19 @@ def test_the_context_travels_once_and_weights_are_shared_per_worker(tmp_path, cl
     real_put = ray.put
     monkeypatch.setattr(ray, "put", lambda value, **kw: puts.append(type(value)) or real_put(value, **kw))
     result = run_search(space, make_dataset(), budget=4, steps=2, out_dir=tmp_path / "run", executor="ray",
-                        ray_address=made.address, trial_fn=sharing_trial)
+                        ray_address=made.address, trial_fn=sharing_trial, workers=2)
     assert result.done == 4 and puts == [tuple]  # one put: the context (dataset included), for all trials
+    assert os.getpid() not in {t.metrics["pid"] for t in result.trials}
     by_pid: dict[int, list] = {}
     for trial in result.trials:
         by_pid.setdefault(trial.metrics["pid"], []).append(trial.metrics)
-    for runs in by_pid.values():
-        assert len({m["data_id"] for m in runs}) == 1  # fetched once per worker process, then kept
-        # the worker's own bank: its first trial starts fresh, the next ones from its weights
-        assert runs[0]["shared_tensors"] == 0 and all(m["shared_tensors"] >= 2 for m in runs[1:])
+    assert all(len({m["data_id"] for m in runs}) == 1 for runs in by_pid.values())  # fetched once per process
+    inline = run_search(space, make_dataset(), budget=4, steps=2, out_dir=tmp_path / "inline", trial_fn=stub_trial)
+    counts = [t.metrics["shared_tensors"] for t in inline.trials]
+    assert [t.metrics["shared_tensors"] for t in result.trials] == counts and counts[0] == 0 and min(counts[1:]) >= 2
+    assert [(t.digest, t.score) for t in result.trials] == [(t.digest, t.score) for t in inline.trials]
+    banks = [WeightBank.load(tmp_path / run / "shared_weights.pt").state() for run in ("run", "inline")]
+    assert banks[0].keys() == banks[1].keys() and all(banks[0][k].equal(banks[1][k]) for k in banks[0])
 
 
 def test_without_ray_the_flag_names_the_extra(tmp_path, monkeypatch, capsys):

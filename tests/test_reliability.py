@@ -6,7 +6,9 @@ Each fault of the issue is run here and its outcome asserted:
   a kill at EVERY write of a search (ledger commits, the weight bank, every output file),
   then a resume, ends in the state of an uninterrupted run (random with weight sharing,
   evolution, MFAS); 1 and N workers give the same trials (threads finishing out of order,
-  a killed parallel run resumed, and the process pool); a real ``kill -9`` mid-trial;
+  a killed parallel run resumed, and the process pool), with weight sharing too (the
+  driver's bank travels with each job and the trials chain: one at a time, on threads or
+  in a worker process, killed and resumed); a real ``kill -9`` mid-trial;
 - refusals: ``--resume`` on what it cannot trust (a missing folder, a missing, empty, garbage
   or damaged ledger, a truncated or garbage ``shared_weights.pt``, a budget below what is
   done) changes nothing; a full disk while writing is E0720 naming the file, the previous
@@ -200,7 +202,7 @@ class ThreadExecutor(Executor):
 def test_one_worker_and_n_give_the_same_trials_even_killed(tmp_path, monkeypatch, name):
     """Three workers whose trials finish out of order, and a three-worker run killed mid-way and
     resumed, give a one-worker run's trials (index, genotype, metrics, seed) and best; trials did
-    run in parallel. (Without weight sharing: each pool worker keeps its own bank.)"""
+    run in parallel. (Without weight sharing: with it, trials run one at a time, tested below.)"""
     space = space_for(name, tmp_path)
     executor_named = study_module.executor_named
     monkeypatch.setattr(study_module, "executor_named", lambda executor, **kw: (
@@ -251,6 +253,103 @@ def test_one_worker_and_two_give_the_same_trials(tmp_path):
     one, two = ([(t.idx, t.digest, t.metrics) for t in r.trials] for r in runs)
     assert one == two and [d for _, d, _ in one] == random_asks(space, 4)
     assert runs[0].best == runs[1].best
+
+
+def where_trial(job: TrialJob, ctx: TrialContext) -> dict:
+    """:func:`stub_trial` (SGD steps from the trial's bank), and the process it ran in."""
+    return {**stub_trial(job, ctx), "pid": os.getpid()}
+
+
+def chained_trial(job: TrialJob, ctx: TrialContext, *, live: list[int], lock: threading.Lock) -> dict:
+    """:func:`stub_trial` after a pseudo-random sleep; ``live[1]`` records how many ran at once."""
+    with lock:
+        live[0] += 1
+        live[1] = max(live[1], live[0])
+    time.sleep(hashlib.sha256(job.genotype.digest.encode()).digest()[0] / 255 * 0.05)
+    with lock:
+        live[0] -= 1
+    return stub_trial(job, ctx)
+
+
+def scrub(value, key: str = "pid"):
+    """``value`` without the dict entries named ``key``, at any depth."""
+    if isinstance(value, dict):
+        return {k: scrub(v, key) for k, v in value.items() if k != key}
+    if isinstance(value, (list, tuple)):
+        return type(value)(scrub(v, key) for v in value)
+    return value
+
+
+@pytest.mark.parametrize("name", SEARCHERS)
+def test_with_weight_sharing_n_threads_run_a_chain_and_give_the_one_worker_run(tmp_path, monkeypatch, caplog, name):
+    """Weight sharing chains trial k to the bank trials 0..k-1 left: with three thread workers the
+    trials run one at a time (a warning says so), and trials, metrics (the shared tensor count
+    included), best, weight bank (bitwise) and files are the one-worker run's."""
+    space = space_for(name, tmp_path)
+    executor_named = study_module.executor_named
+    monkeypatch.setattr(study_module, "executor_named", lambda executor, **kw: (
+        ThreadExecutor() if executor == "threads" else executor_named(executor, **kw)))
+    live, lock = [0, 0], threading.Lock()
+    fn = functools.partial(chained_trial, live=live, lock=lock)
+    search(space, tmp_path / "one", name, trial_fn=fn)
+    with caplog.at_level("WARNING", logger="genolang.runtime.study"):
+        search(space, tmp_path / "three", name, trial_fn=fn, workers=3, executor="threads")
+    assert live[1] == 1  # never two trials at once
+    assert [r.getMessage() for r in caplog.records] == [
+        "weight sharing chains each trial to the previous one: trials run one at a time; --no-share runs 3 at once"]
+    one = outcome(tmp_path / "one")
+    assert outcome(tmp_path / "three") == one and one["bank"]
+    counts = [m["shared_tensors"] for _, _, _, m, _ in one["rows"]]
+    assert counts[0] == 0 and max(counts) > 0  # trials did start from earlier trials' weights
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["random", "mfas"])  # the two schemes: node_tensors, MFAS's LayerScheme
+def test_with_weight_sharing_process_workers_give_the_inline_run(tmp_path, name):
+    """The process pool with weight sharing: each job carries the driver's bank and each outcome
+    the trained tensors, so ``--workers 2`` (trials in another process) gives bitwise the inline
+    run's trials, metrics (a trial loads as many shared tensors as inline), best, bank and files."""
+    space = space_for(name, tmp_path)
+    inline = search(space, tmp_path / "inline", name, trial_fn=where_trial)
+    pool = search(space, tmp_path / "pool", name, trial_fn=where_trial, workers=2, executor="process")
+    assert {t.metrics["pid"] for t in inline.trials} == {os.getpid()}
+    assert os.getpid() not in {t.metrics["pid"] for t in pool.trials}  # the trials ran in a worker
+    expected = scrub(outcome(tmp_path / "inline"))
+    assert scrub(outcome(tmp_path / "pool")) == expected and pool.best == inline.best
+    counts = [t.metrics["shared_tensors"] for t in pool.trials]
+    assert counts[0] == 0 and max(counts) > 0 and expected["bank"]
+
+
+@pytest.mark.slow
+def test_with_weight_sharing_a_killed_process_search_resumes_as_straight_through(tmp_path, monkeypatch):
+    """The process pool with weight sharing, killed at a ledger commit, at a staged bank and at
+    its commit, and resumed: the trials, metrics, bank (bitwise) and files of a straight run."""
+    space = space_for("random", tmp_path)
+    run = functools.partial(search, space, trial_fn=stub_trial, name="random", workers=2, executor="process")
+    names: list[str] = []
+    with kill_at(monkeypatch, float("inf")), monkeypatch.context() as patch:
+        for owner, method in WRITES:  # which write is which (inside kill_at's counting)
+            patch.setattr(owner, method, _named(getattr(owner, method), method, names))
+        run(out=tmp_path / "whole")
+    expected = outcome(tmp_path / "whole")
+    middle = len(names) // 2
+    points = [middle + names[middle:].index(kind) + 1 for kind in ("finish", "stage", "commit")]
+    assert len(set(points)) == 3
+    for n in points:
+        out = tmp_path / f"k{n}"
+        with kill_at(monkeypatch, n), pytest.raises(Killed):
+            run(out=out)
+        run(out=out, resume=True)
+        assert outcome(out) == expected, f"killed at write {n} ({names[n - 1]})"
+
+
+def _named(fn, name: str, names: list[str]):
+    """``fn`` appending ``name`` to ``names`` at each call."""
+    @functools.wraps(fn)
+    def write(*args, **kwargs):
+        names.append(name)
+        return fn(*args, **kwargs)
+    return write
 
 
 def logging_trial(job: TrialJob, ctx: TrialContext) -> dict:

@@ -237,6 +237,38 @@ def test_weight_bank_round_trip_and_sharing_between_genotypes(tmp_path):
     assert other.fusion_fc.weight.shape != net.fusion_fc.weight.shape
 
 
+def test_a_bank_snapshot_travels_as_one_blob_and_a_fork_hands_back_what_it_stored(tmp_path):
+    """What a job carries (a snapshot: the bank's own tensors, pickled as one torch.save blob) and
+    what its outcome brings back (the fork's written tensors, which the driver's bank takes)."""
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    space, _ = write_space(tmp_path)
+    first = space.validate({"ha.hidden": 8, "ha.act": "relu", "hb.hidden": 8, "hb.act": "tanh",
+                            "fusion.x": ["@ha", "@hb"], "fusion.act": "relu"})
+    bank = WeightBank()
+    bank.store_from(compile_genotype(space, first).net)
+    state = bank.snapshot()
+    assert len(state) == len(bank) and all(v is bank.get(k) for k, v in state.tensors.items())  # not copied
+    _, (blob,) = state.__reduce__()
+    assert isinstance(blob, bytes) and bytes(ForkingPickler.dumps(state)).count(blob) == 1  # one blob, no fds
+    travelled = pickle.loads(pickle.dumps(state))
+    assert travelled.tensors.keys() == state.tensors.keys()
+    assert all(torch.equal(travelled.tensors[k], v) for k, v in state.tensors.items())
+    fork = bank.fork(travelled)
+    assert len(fork) == len(bank) and len(fork.written()) == 0
+    second = space.validate({**first.values, "hb.hidden": 16})
+    net = compile_genotype(space, second).net
+    assert fork.load_into(net) == 5  # ha/fc weight+bias, fusion/fc bias, y weight+bias (hb, fusion weight grew)
+    with torch.no_grad():
+        net.hb_fc.weight += 1.0
+    stored = fork.store_from(net)
+    written = pickle.loads(pickle.dumps(fork.written()))
+    assert len(written) == stored == len(net.state_dict())
+    assert ("hb/fc", "weight", (16, 6)) not in bank and len(bank) == len(state)  # the fork left the bank alone
+    assert bank.update(written) == stored and torch.equal(bank.get(("hb/fc", "weight", (16, 6))), net.hb_fc.weight)
+
+
 def test_trials_start_from_shared_weights_unless_disabled(tmp_path):
     space, _ = write_space(tmp_path)
     shared = run_search(space, make_dataset(), budget=3, steps=2, out_dir=tmp_path / "a", trial_fn=stub_trial)
@@ -250,7 +282,7 @@ def test_trials_start_from_shared_weights_unless_disabled(tmp_path):
 
 def _executor_marks(name: str) -> list:
     """Out-of-process executors are slow; ``ray`` needs its extra."""
-    marks = [] if EXECUTORS.get(name).shares_bank else [pytest.mark.slow]
+    marks = [] if EXECUTORS.get(name).in_process else [pytest.mark.slow]
     if name == "ray":
         marks.append(pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="pip install 'genolang[ray]'"))
         marks.append(pytest.mark.xdist_group("ray"))  # beside tests/test_ray.py's clusters, never at once
@@ -260,7 +292,7 @@ def _executor_marks(name: str) -> list:
 @pytest.mark.parametrize("name", [pytest.param(n, marks=_executor_marks(n)) for n in EXECUTORS.names()])
 def test_every_executor_finishes_the_budget(tmp_path, name):
     space, _ = write_space(tmp_path)
-    inline = EXECUTORS.get(name).shares_bank  # runs in this process, one trial at a time
+    inline = EXECUTORS.get(name).in_process  # runs in this process, one trial at a time
     result = run_search(space, make_dataset(), budget=3, steps=1, out_dir=tmp_path / "run", trial_fn=score_trial,
                         executor=name, workers=1 if inline else 2)
     assert (result.done, result.failed) == (3, 0)
