@@ -244,3 +244,25 @@ def test_custom_taps_of_any_shape_feed_every_kind_of_op(monkeypatch, tmp_path):
                                                  "k.combine": "concat", "k.a": ["@b.tap[2]", "@c", "@q"]}))
     report = export_compiled(compiled.graph, compiled.net, tmp_path / "net.onnx", check_batches=(1, 2), atol=1e-4)
     assert max(report.max_abs_diff.values()) <= 1e-4
+
+
+def test_a_one_channel_map_halved_to_meet_a_strided_one():
+    """Found by the space property test: a 1-channel input summed with its stride-2 conv is
+    halved by FactorizedReduce(1, 1), whose one output channel cannot be split between its two
+    convs (it built a conv of 0 channels); it now comes from the first conv alone."""
+    from genolang.compiler.module import build_module
+    from genolang.compiler.ops.base import FactorizedReduce
+
+    sp = space("input x0 { shape = [1, 4, 4] }\n"
+               "node m1 { op = conv; kernel = 3; filters = 2; stride: choice(1, 2, 3); x = @x0 }\n"
+               "node m1_s { combine = sum; x = [@x0, @m1] }\nhead h { in: one(x0, m1_s); classes = 3 }")
+    geno = sp.validate({"m1.stride": 2, "h.in": "@m1_s"})
+    g = lower(sp, geno)
+    assert ("reduce", (1, 2, 2)) in kinds(g)
+    net = build_module(g).eval()
+    x = torch.randn(3, 1, 4, 4)
+    assert net(x).shape == (3, 3)
+    fr = FactorizedReduce(1, 1).eval()
+    assert fr.conv_2 is None and sum(p.numel() for p in fr.conv_1.parameters()) == 1
+    torch.testing.assert_close(fr(x), fr.bn(fr.conv_1(torch.relu(x))))
+    assert [c.out_channels for c in (FactorizedReduce(3, 5).conv_1, FactorizedReduce(3, 5).conv_2)] == [2, 3]

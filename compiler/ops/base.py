@@ -202,22 +202,27 @@ class ReLUConvBN(nn.Sequential):
 class FactorizedReduce(nn.Module):
     """DARTS ``FactorizedReduce``: ReLU, two 1x1 stride-2 convs (the second on x[:, :, 1:, 1:]), cat, BN.
 
-    Two widenings, identical to DARTS on even sizes: an odd ``c_out`` gives the second conv the
-    extra channel, and the input is zero-padded by one row and column before the shifted view
-    (as NAS-Bench-201's FactorizedReduce) so odd H, W give ceil(H/2) from both convs.
+    Three widenings, identical to DARTS on even sizes: an odd ``c_out`` gives the second conv the
+    extra channel, the input is zero-padded by one row and column before the shifted view
+    (as NAS-Bench-201's FactorizedReduce) so odd H, W give ceil(H/2) from both convs, and a
+    single output channel (which cannot be split in two) comes from the first conv alone.
     """
 
     def __init__(self, c_in: int, c_out: int, *, affine: bool = True):
         super().__init__()
         self.relu = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
-        self.conv_2 = nn.Conv2d(c_in, c_out - c_out // 2, 1, stride=2, padding=0, bias=False)
+        first = c_out // 2 if c_out > 1 else 1
+        self.conv_1 = nn.Conv2d(c_in, first, 1, stride=2, padding=0, bias=False)
+        self.conv_2 = nn.Conv2d(c_in, c_out - first, 1, stride=2, padding=0, bias=False) if c_out > 1 else None
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(x)
+        if self.conv_2 is None:
+            y: torch.Tensor = self.bn(self.conv_1(x))
+            return y
         shifted = nn.functional.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
-        y: torch.Tensor = self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+        y = self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
         return y
 
 
