@@ -174,6 +174,13 @@ def test_a_kill_at_every_write_then_resume_ends_as_an_uninterrupted_run(tmp_path
         assert outcome(out) == expected, f"killed at write {n}"
 
 
+def threads_executor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``executor="threads"`` names a :class:`ThreadExecutor` in the study; other names as before."""
+    executor_named = study_module.executor_named
+    monkeypatch.setattr(study_module, "executor_named", lambda executor, **kw: (
+        ThreadExecutor() if executor == "threads" else executor_named(executor, **kw)))
+
+
 def jitter_trial(job: TrialJob, ctx: TrialContext, *, live: list[int], lock: threading.Lock) -> dict:
     """A score from the digest and the trial's seed after a pseudo-random sleep (so trials finish out
     of order); ``live[1]`` records how many ran at once."""
@@ -204,9 +211,7 @@ def test_one_worker_and_n_give_the_same_trials_even_killed(tmp_path, monkeypatch
     resumed, give a one-worker run's trials (index, genotype, metrics, seed) and best; trials did
     run in parallel. (Without weight sharing: with it, trials run one at a time, tested below.)"""
     space = space_for(name, tmp_path)
-    executor_named = study_module.executor_named
-    monkeypatch.setattr(study_module, "executor_named", lambda executor, **kw: (
-        ThreadExecutor() if executor == "threads" else executor_named(executor, **kw)))
+    threads_executor(monkeypatch)
     live, lock = [0, 0], threading.Lock()
     fn = functools.partial(jitter_trial, live=live, lock=lock)
     runs = {w: search(space, tmp_path / f"w{w}", name, trial_fn=fn, workers=w, share_weights=False,
@@ -286,9 +291,7 @@ def test_with_weight_sharing_n_threads_run_a_chain_and_give_the_one_worker_run(t
     trials run one at a time (a warning says so), and trials, metrics (the shared tensor count
     included), best, weight bank (bitwise) and files are the one-worker run's."""
     space = space_for(name, tmp_path)
-    executor_named = study_module.executor_named
-    monkeypatch.setattr(study_module, "executor_named", lambda executor, **kw: (
-        ThreadExecutor() if executor == "threads" else executor_named(executor, **kw)))
+    threads_executor(monkeypatch)
     live, lock = [0, 0], threading.Lock()
     fn = functools.partial(chained_trial, live=live, lock=lock)
     search(space, tmp_path / "one", name, trial_fn=fn)
