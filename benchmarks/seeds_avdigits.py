@@ -109,6 +109,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     fair.add_argument("--pretrain-epochs", type=int, help="epochs of the backbones' pre-training (default 10)")
     fair.add_argument("--bmnas-batch", type=int, help="batch size of the bilevel searches (default 32)")
     fair.add_argument("--arch-lr", type=float, help="BM-NAS architecture lr (default 3e-4, the reference's)")
+    fair.add_argument("--alternation", choices=("batch", "epoch"),
+                      help="BM-NAS: an architect step per weight step (default; --full: epoch, the reference's)")
     fair.add_argument("--jobs", type=int, default=1,
                       help="(data seed, seed) runs in parallel, one torch thread each (default 1; 2 on two cores)")
     fair.add_argument("--plot", help="PNG of test accuracy per method "
@@ -128,7 +130,7 @@ def fair_budget(args: argparse.Namespace) -> seeds_fair.FairBudget:
     base = seeds_fair.FULL if args.full else seeds_fair.FairBudget()
     given = {"trials": args.trials, "steps": args.steps, "search_epochs": args.search_epochs,
              "final_epochs": args.epochs, "pretrain_epochs": args.pretrain_epochs, "bmnas_batch": args.bmnas_batch,
-             "arch_lr": args.arch_lr}
+             "arch_lr": args.arch_lr, "alternation": args.alternation}
     return seeds_fair.FairBudget(**{**asdict(base), **{k: v for k, v in given.items() if v is not None}})
 
 
@@ -156,15 +158,24 @@ def main_fair(args: argparse.Namespace) -> None:
                          f"{budget}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
                          f"{args.jobs} job(s), {args.device}, "
                          f"{time.perf_counter() - start:.0f} s\n{fair_stats.fair_table(rows, methods)}\n")
-        for name in ("bmnas", "bmnas r=0.1", "ssl-bmnas r=0.1"):
-            ent = [r.extra["entropy"] for r in rows if r.method == name and "entropy" in r.extra]
-            if ent:
-                mean = {k: sum(e[k] for e in ent) / len(ent) for k in ent[0]}
-                sys.stdout.write(f"{name}: final normalised entropy (1 = uniform) "
-                                 + ", ".join(f"{k} {v:.6f}" for k, v in mean.items()) + "\n")
+        sys.stdout.write(settling_lines(rows))
         sys.stdout.write(f"plot: {plot}\n")
         if args.json:
             sys.stdout.write(json.dumps([asdict(r) for r in rows], indent=1) + "\n")
+
+
+def settling_lines(rows: list[fair_stats.FairRow]) -> str:
+    """Per bilevel method: the mean final entropy of alpha/beta/gamma and the stable epochs."""
+    lines = []
+    for name in ("bmnas", "bmnas r=0.1", "ssl-bmnas r=0.1"):
+        done = [r.extra for r in rows if r.method == name and "entropy" in r.extra]
+        if done:
+            mean = {k: sum(e["entropy"][k] for e in done) / len(done) for k in done[0]["entropy"]}
+            stable = sorted(e["stable"] for e in done)
+            lines.append(f"{name}: final normalised entropy (1 = uniform) "
+                         + ", ".join(f"{k} {v:.6f}" for k, v in mean.items())
+                         + f"; epochs the final genotype was derived (stable) {stable}\n")
+    return "".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,9 +15,14 @@ Protocol (what a reviewer of a NAS paper asks of a comparison; README "Seeds' co
   default). 77 trials take MFAS through its first round to its last progressive step (32
   one-layer architectures, then 3 steps of K = 15 up to 4 layers): its surrogate is used.
 - **BM-NAS as the reference**: weight lr 1e-3 (eta_max), arch Adam 3e-4, first order,
-  epoch alternation, ``search_epochs`` = 30 (the reference's) at batch ``bmnas_batch``; the
+  ``search_epochs`` = 30 (the reference's) at batch ``bmnas_batch``. The architecture gets at
+  least the reference's number of steps: its epoch alternation (an architect step per val
+  batch) gives 15 steps per epoch on AV-digits' 500 val pairs (450 in all, against about
+  1,800 on NTU's dev split), so ``alternation = "batch"`` (DARTS's: an architect step per
+  weight step, 3,270 in all); ``--full`` keeps the epoch alternation. Reported at the end: the
   normalised entropy (H / log k, mean over rows; 1 = uniform) of alpha (cell inputs), beta
-  (step inputs) and gamma (step ops) at the end is reported.
+  (step inputs) and gamma (step ops), and how many final epochs derived the same genotype
+  (``stable``: the derived architecture stopped moving when it is large).
 - **Low labels (r = ``fraction``)**: backbones pre-trained on the labelled fraction only (as
   many steps as the full pre-training), then ssl-bmnas searching and pre-training on the
   unlabelled 1 - r, fine-tuned on the r labelled; beside it supervised BM-NAS searched and
@@ -35,6 +40,7 @@ Deviations from the references, with reasons, are listed in docs/seeds.md.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import multiprocessing
@@ -80,11 +86,13 @@ class FairBudget:
     final_epochs: int = 10
     fraction: float = 0.1
     arch_lr: float = 3e-4  # BM-NAS' architecture Adam (the reference's)
+    alternation: str = "batch"  # an architect step per weight step (see the module doc)
 
 
 #: the papers' budgets (for a GPU): MFAS's E_search x L rounds (32 + 11 x 15 = 197 trials),
 #: BM-NAS' batch 96, the fork's 50 unimodal epochs and MultiBench-like 50 final epochs
-FULL = FairBudget(trials=197, steps=200, pretrain_epochs=50, search_epochs=30, bmnas_batch=96, final_epochs=50)
+FULL = FairBudget(trials=197, steps=200, pretrain_epochs=50, search_epochs=30, bmnas_batch=96, final_epochs=50,
+                  alternation="epoch")
 
 
 @dataclass
@@ -199,13 +207,13 @@ def bmnas(label: str = "bmnas") -> Method:
     """BM-NAS at the reference's settings on the arm's labelled data; the derived genotype trained."""
     def run(bench: FairBench, arm: Arm, seed: int) -> FairRow:
         start, out = time.perf_counter(), bench.work / f"d{arm.data_seed}s{seed}" / label
-        config = BilevelConfig(batch_size=bench.budget.bmnas_batch, arch_lr=bench.budget.arch_lr)
+        config = bilevel_config(bench.budget)
         result = run_bilevel(bench.space("bmnas"), arm.labelled, out_dir=out, epochs=bench.budget.search_epochs,
                              config=config, seed=seed, device=bench.device)
         assert result.best is not None, "a bilevel search derives a genotype every epoch"
         acc, params = bench.final("bmnas", result.best, arm.labelled, seed, arm.fraction)
         return FairRow(label, arm.data_seed, seed, acc, result.seconds, params, time.perf_counter() - start,
-                       {"entropy": arch_entropy(bench.space("bmnas"), out / CHECKPOINT_FILE)})
+                       settling(bench.space("bmnas"), out))
     return run
 
 
@@ -217,16 +225,36 @@ def ssl_bmnas(bench: FairBench, arm: Arm, seed: int) -> FairRow:
                     finetune_epochs=max(1, round(bench.budget.final_epochs / arm.fraction)))
     space = bench.space("bmnas")
     result = run_ssl_search(space, arm.taps, out_dir=out, epochs=bench.budget.search_epochs,
-                            config=BilevelConfig(batch_size=bench.budget.bmnas_batch, arch_lr=bench.budget.arch_lr),
-                            ssl=ssl, seed=seed,
+                            config=bilevel_config(bench.budget), ssl=ssl, seed=seed,
                             device=bench.device)
     assert result.best is not None, "a bilevel search derives a genotype every epoch"
     tuned = ssl_finetune(space, result.best, arm.taps, ssl=ssl, seed=seed, device=bench.device)
     params = sum(p.numel() for p in compile_genotype(space, result.best).net.parameters() if p.requires_grad)
     return FairRow(f"ssl-bmnas r={arm.fraction:g}", arm.data_seed, seed, float(tuned.test_accuracy or 0.0),
                    result.seconds, params, time.perf_counter() - start,
-                   {"entropy": arch_entropy(space, out / CHECKPOINT_FILE), "labelled": tuned.labelled,
-                    "unlabelled": tuned.unlabelled})
+                   {**settling(space, out), "labelled": tuned.labelled, "unlabelled": tuned.unlabelled})
+
+
+def bilevel_config(budget: FairBudget) -> BilevelConfig:
+    """BM-NAS's search settings under ``budget`` (the reference's, but batch and alternation)."""
+    return BilevelConfig(batch_size=budget.bmnas_batch, arch_lr=budget.arch_lr,
+                         alternation="batch" if budget.alternation == "batch" else "epoch")
+
+
+def settling(space: Space, out: Path) -> dict[str, Any]:
+    """How settled a bilevel search ended: the final entropies and ``stable`` epochs."""
+    digests = [json.loads(line)["digest"] for line in (out / "trials.jsonl").read_text().splitlines() if line]
+    return {"entropy": arch_entropy(space, out / CHECKPOINT_FILE), "stable": stable_epochs(digests)}
+
+
+def stable_epochs(digests: list[str]) -> int:
+    """How many final epochs derived the last epoch's genotype (``digests`` in epoch order)."""
+    n = 0
+    for digest in reversed(digests):
+        if digest != digests[-1]:
+            break
+        n += 1
+    return n
 
 
 def arch_entropy(space: Space, checkpoint: Path) -> dict[str, float]:
