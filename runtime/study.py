@@ -170,6 +170,8 @@ class Study:
                                self.pretrained, self._feature_cache())
             source = self.source if isinstance(self.source, str) else self.data
             workers = _workers(cfg.workers, chained=bank is not None)
+            if cfg.executor == "auto" and workers != cfg.workers:  # chained: in this process, no pool
+                executor = executor_named("auto", workers=workers, config=cfg)
             with executor.open(ctx, self.trial_fn, workers=workers, data=source, data_seed=cfg.seed) as submit:
                 run.drive(submit, workers=workers, bank=bank)
             best = run.finish(seconds=time.perf_counter() - start, recovered=recovered)

@@ -75,3 +75,24 @@ def test_normalised_entropy_exact() -> None:
     h = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75)) / math.log(2)
     assert normalised_entropy(torch.tensor([0.0, math.log(3.0)])) == pytest.approx([h])
     assert normalised_entropy(torch.tensor([[0.0, 60.0, 0.0]]))[0] == pytest.approx(0.0, abs=1e-20)
+
+
+def test_stable_epochs_counts_the_final_run_of_one_genotype() -> None:
+    from benchmarks.seeds_fair import stable_epochs
+
+    assert stable_epochs(["a"]) == 1
+    assert stable_epochs(["a", "b", "b", "a", "a", "a"]) == 3
+    assert stable_epochs(["a", "b"]) == 1
+    assert stable_epochs(["c", "c", "c"]) == 3
+
+
+def test_settling_lines_average_entropy_and_list_stable_epochs() -> None:
+    from benchmarks.fair_stats import FairRow
+    from benchmarks.seeds_avdigits import settling_lines
+
+    def row(method: str, alpha: float, stable: int) -> FairRow:
+        return FairRow(method, 0, 0, 0.5, 1.0, 10, 1.0, {"entropy": {"alpha": alpha, "beta": 1.0}, "stable": stable})
+
+    text = settling_lines([row("bmnas", 0.5, 7), row("late fusion", 0.0, 0), row("bmnas", 0.7, 2)])
+    assert text == ("bmnas: final normalised entropy (1 = uniform) alpha 0.600000, beta 1.000000; "
+                    "epochs the final genotype was derived (stable) [2, 7]\n")

@@ -306,6 +306,16 @@ def test_with_weight_sharing_n_threads_run_a_chain_and_give_the_one_worker_run(t
     assert counts[0] == 0 and max(counts) > 0  # trials did start from earlier trials' weights
 
 
+@pytest.mark.parametrize("share", [True, False])
+def test_auto_runs_chained_trials_in_this_process(tmp_path, share):
+    """``executor="auto"`` with two workers: the trials a shared bank chains run inline (no pool
+    of one process); without sharing they run in the process pool."""
+    done = search(space_for("random", tmp_path), tmp_path / "out", "random", trial_fn=where_trial, workers=2,
+                  share_weights=share)
+    pids = {t.metrics["pid"] for t in done.trials}
+    assert (pids == {os.getpid()}) if share else (os.getpid() not in pids)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["random", "mfas"])  # the two schemes: node_tensors, MFAS's LayerScheme
 def test_with_weight_sharing_process_workers_give_the_inline_run(tmp_path, name):

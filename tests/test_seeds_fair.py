@@ -9,6 +9,7 @@ README writes it.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import subprocess
 import sys
@@ -136,6 +137,7 @@ def test_a_tiny_fair_run_spends_equal_budgets(bench: FairBench, data) -> None:
     for r in rows:
         if r.method.endswith("bmnas") or "bmnas r=" in r.method:
             assert set(r.extra["entropy"]) == {"alpha", "beta", "gamma"}
+            assert r.extra["stable"] == TINY.search_epochs  # one epoch: its genotype is the last
     late = next(r for r in rows if r.method == "late fusion")
     space = bench.space("mfas")
     g = space.validate({"layers": 1, "fusion[0].a": "@audio_tap3", "fusion[0].b": "@image_tap3",
@@ -162,3 +164,15 @@ def test_parallel_jobs_give_the_sequential_rows(bench: FairBench, data, tmp_path
     two = run_fair(FairBench(TINY, tmp_path / "two", cache_dir=bench.cache_dir), {0: data}, [0, 1], methods, jobs=2)
     key = [(r.method, r.data_seed, r.seed, r.test_accuracy, r.params) for r in one]
     assert key == [(r.method, r.data_seed, r.seed, r.test_accuracy, r.params) for r in two]
+
+
+@pytest.mark.parametrize("alternation", ["batch", "epoch"])
+def test_bmnas_takes_an_architect_step_per_weight_step(bench: FairBench, arm, alternation: str) -> None:
+    """The architecture Adam's step count is the alternation's: per train batch, or per val batch."""
+    budget = dataclasses.replace(TINY, search_epochs=2, alternation=alternation)
+    run = FairBench(budget, bench.work / alternation, cache_dir=bench.cache_dir)
+    seeds_fair.METHODS["bmnas"][0](run, arm, 0)
+    state = torch.load(run.work / "d0s0/bmnas" / seeds_fair.CHECKPOINT_FILE, weights_only=True)["arch_opt"]
+    steps = {int(s["step"]) for s in state["state"].values()}
+    split = "train" if alternation == "batch" else "val"
+    assert steps == {2 * (len(arm.labelled[split]) // budget.bmnas_batch)}
