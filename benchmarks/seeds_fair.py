@@ -49,7 +49,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -86,7 +86,7 @@ class FairBudget:
     final_epochs: int = 10
     fraction: float = 0.1
     arch_lr: float = 3e-4  # BM-NAS' architecture Adam (the reference's)
-    alternation: str = "batch"  # an architect step per weight step (see the module doc)
+    alternation: Literal["batch", "epoch"] = "batch"  # an architect step per weight step (module doc)
 
 
 #: the papers' budgets (for a GPU): MFAS's E_search x L rounds (32 + 11 x 15 = 197 trials),
@@ -237,8 +237,7 @@ def ssl_bmnas(bench: FairBench, arm: Arm, seed: int) -> FairRow:
 
 def bilevel_config(budget: FairBudget) -> BilevelConfig:
     """BM-NAS's search settings under ``budget`` (the reference's, but batch and alternation)."""
-    return BilevelConfig(batch_size=budget.bmnas_batch, arch_lr=budget.arch_lr,
-                         alternation="batch" if budget.alternation == "batch" else "epoch")
+    return BilevelConfig(batch_size=budget.bmnas_batch, arch_lr=budget.arch_lr, alternation=budget.alternation)
 
 
 def settling(space: Space, out: Path) -> dict[str, Any]:
