@@ -96,3 +96,21 @@ def test_settling_lines_average_entropy_and_list_stable_epochs() -> None:
     text = settling_lines([row("bmnas", 0.5, 7), row("late fusion", 0.0, 0), row("bmnas", 0.7, 2)])
     assert text == ("bmnas: final normalised entropy (1 = uniform) alpha 0.600000, beta 1.000000; "
                     "epochs the final genotype was derived (stable) [2, 7]\n")
+
+
+def test_readme_fair_table_is_the_recorded_runs() -> None:
+    """The README's fair table and settling lines are rendered from the rows of the recorded run."""
+    import json
+    from pathlib import Path
+
+    from benchmarks.fair_stats import FairRow, fair_table
+    from benchmarks.seeds_avdigits import settling_lines
+    from benchmarks.seeds_fair import METHODS
+
+    root = Path(__file__).resolve().parents[1]
+    doc = json.loads((root / "benchmarks/results/fair_avdigits.json").read_text())
+    rows = [FairRow(**r) for r in doc["rows"]]
+    assert len(rows) == len(METHODS) * 10 and {(r.data_seed, r.seed) for r in rows} == {
+        (d, s) for d in (0, 1) for s in range(5)}
+    block = fair_table(rows, list(METHODS)) + "\n" + settling_lines(rows)
+    assert block in (root / "README.md").read_text()
