@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from genolang.compiler.errors import ShapeError
 from genolang.compiler.ops.base import register_op
@@ -48,9 +47,10 @@ class GroupNormAny(nn.GroupNorm):
     """GroupNorm accepting (N, C) vectors too (viewed as (N, C, 1))."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            return F.group_norm(x.unsqueeze(-1), self.num_groups, self.weight, self.bias, self.eps).squeeze(-1)
-        return super().forward(x)
+        # torch.group_norm, not F.group_norm: the latter refuses one value per group at batch 1
+        y = x.unsqueeze(-1) if x.dim() == 2 else x
+        y = torch.group_norm(y, self.num_groups, self.weight, self.bias, self.eps)
+        return y.squeeze(-1) if x.dim() == 2 else y
 
 
 @register_op("layer_norm")
