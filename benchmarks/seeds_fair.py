@@ -40,7 +40,6 @@ Deviations from the references, with reasons, are listed in docs/seeds.md.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import multiprocessing
@@ -61,6 +60,7 @@ from genolang.genotype import Genotype
 from genolang.runtime.bilevel import CHECKPOINT_FILE, BilevelConfig, run_bilevel
 from genolang.runtime.dataset import MultimodalDataset, Split
 from genolang.runtime.pretrain import Pretrained, apply_pretrained, pretrain_backbones
+from genolang.runtime.search import SearchResult
 from genolang.runtime.ssl import SslConfig, run_ssl_search, split_labelled, ssl_finetune
 from genolang.runtime.train import TrainConfig, train
 from genolang.searchers.study import run_search
@@ -213,7 +213,7 @@ def bmnas(label: str = "bmnas") -> Method:
         assert result.best is not None, "a bilevel search derives a genotype every epoch"
         acc, params = bench.final("bmnas", result.best, arm.labelled, seed, arm.fraction)
         return FairRow(label, arm.data_seed, seed, acc, result.seconds, params, time.perf_counter() - start,
-                       settling(bench.space("bmnas"), out))
+                       settling(bench.space("bmnas"), result))
     return run
 
 
@@ -232,7 +232,7 @@ def ssl_bmnas(bench: FairBench, arm: Arm, seed: int) -> FairRow:
     params = sum(p.numel() for p in compile_genotype(space, result.best).net.parameters() if p.requires_grad)
     return FairRow(f"ssl-bmnas r={arm.fraction:g}", arm.data_seed, seed, float(tuned.test_accuracy or 0.0),
                    result.seconds, params, time.perf_counter() - start,
-                   {**settling(space, out), "labelled": tuned.labelled, "unlabelled": tuned.unlabelled})
+                   {**settling(space, result), "labelled": tuned.labelled, "unlabelled": tuned.unlabelled})
 
 
 def bilevel_config(budget: FairBudget) -> BilevelConfig:
@@ -240,10 +240,10 @@ def bilevel_config(budget: FairBudget) -> BilevelConfig:
     return BilevelConfig(batch_size=budget.bmnas_batch, arch_lr=budget.arch_lr, alternation=budget.alternation)
 
 
-def settling(space: Space, out: Path) -> dict[str, Any]:
+def settling(space: Space, result: SearchResult) -> dict[str, Any]:
     """How settled a bilevel search ended: the final entropies and ``stable`` epochs."""
-    digests = [json.loads(line)["digest"] for line in (out / "trials.jsonl").read_text().splitlines() if line]
-    return {"entropy": arch_entropy(space, out / CHECKPOINT_FILE), "stable": stable_epochs(digests)}
+    digests = [t.digest for t in sorted(result.trials, key=lambda t: t.idx)]
+    return {"entropy": arch_entropy(space, result.out_dir / CHECKPOINT_FILE), "stable": stable_epochs(digests)}
 
 
 def stable_epochs(digests: list[str]) -> int:

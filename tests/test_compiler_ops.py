@@ -259,3 +259,20 @@ def test_ops_run_on_cuda_like_cpu() -> None:
         ref = module(*xs)
         got = module.to("cuda")(*[x.to("cuda") for x in xs])
         torch.testing.assert_close(got.cpu(), ref, rtol=1e-3, atol=1e-4, msg=name)
+
+
+def test_group_norm_with_one_value_per_group_at_batch_one() -> None:
+    """A group of one value normalises to 0, so the output is the bias (F.group_norm refused batch 1);
+    other shapes agree with nn.GroupNorm on the (N, C, 1) view."""
+    from genolang.compiler.ops.norm import GroupNormAny
+
+    norm = GroupNormAny(3, 3)
+    with torch.no_grad():
+        norm.bias.copy_(torch.tensor([0.5, -1.0, 2.0]))
+    bias = norm.bias.detach()  # atol: the rounding of x - mean, divided by sqrt(eps)
+    torch.testing.assert_close(norm(torch.randn(1, 3)), bias.expand(1, 3), rtol=0, atol=1e-4)
+    torch.testing.assert_close(norm(torch.randn(1, 3, 1)), bias.view(1, 3, 1), rtol=0, atol=1e-4)
+    wide, x = GroupNormAny(2, 6), torch.randn(4, 6)
+    ref = nn.GroupNorm(2, 6)
+    ref.load_state_dict(wide.state_dict())
+    torch.testing.assert_close(wide(x), ref(x.unsqueeze(-1)).squeeze(-1))
